@@ -1,0 +1,19 @@
+/**
+ * @file cmds.h
+ * @brief The `genq` command line's subcommands.  Each takes the arguments
+ *        after its own name (argv[0] is the subcommand) and returns the
+ *        process exit code: 0 ok, 1 failure, 2 usage error.
+ *
+ * Shared options every subcommand accepts: -c FILE (config; default
+ * $GENQ_CONFIG), -X key=value (override), -h/--help.
+ */
+#ifndef GENQ_CMDS_H
+#define GENQ_CMDS_H
+
+int cmd_submit(int argc, char **argv);      /**< submit.c */
+int cmd_produce_raw(int argc, char **argv); /**< submit.c */
+int cmd_topics(int argc, char **argv);      /**< admin.c */
+int cmd_migrate(int argc, char **argv);     /**< migrate.c */
+int cmd_report(int argc, char **argv);      /**< report.c */
+
+#endif
