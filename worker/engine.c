@@ -1,0 +1,1244 @@
+/*
+ * engine: the worker's event loop and job state machine.
+ *
+ * DESIGN
+ * One thread runs everything that decides: Kafka messages come in, jobs
+ * are decoded and validated (bad ones go to the DLQ), accepted into
+ * Postgres through the sink thread, run against providers on the curl
+ * multi loop, retried or moved down their provider chain by the outcome
+ * class of each attempt, and finished in one Postgres statement (result,
+ * state, attempts, charge).  Nothing blocks this thread: Postgres is
+ * behind pgsink's queue and HTTP behind curl's sockets, and the loop waits
+ * on both and on Kafka's queue descriptor at once.
+ *
+ * A job's life, and the container it sits in at each state:
+ *
+ *   ACCEPTING   ACCEPT op in pgsink         (job table)
+ *   INFLIGHT    HTTP call in httploop        (job table)
+ *   RETRY_WAIT  retry heap, until due_us     (job table)
+ *   FINISHING   FINISH op in pgsink          (job table)
+ *   DLQ         DLQ produce, then REJECT op  (no table: may lack an id)
+ *
+ * Offsets: a message's offset is marked done once its job row is durable
+ * (ACCEPT committed) or the message is safely in the DLQ and recorded;
+ * offtrack turns that into the next offset to store per partition.  A job
+ * whose worker dies is re-driven from its Postgres row (payload included)
+ * by any worker's lease sweep, so committing the offset early loses
+ * nothing.
+ *
+ * Backpressure: above worker.max_inflight jobs every partition is paused
+ * (the consumer keeps polling, so the group never thinks we died), and
+ * resumed below worker.low_water.
+ */
+#include "engine.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backoff.h"
+#include "codec.h"
+#include "httploop.h"
+#include "kio.h"
+#include "log.h"
+#include "offtrack.h"
+#include "pgsink.h"
+#include "pgutil.h"
+#include "schema.h"
+#include "xmem.h"
+
+#define MAX_CHAIN 16
+#define MAX_ATTEMPTS 32
+#define LOOP_MAX_WAIT_MS 100
+#define SWEEP_LIMIT 100
+#define SHUTDOWN_PG_WAIT_US (15 * 1000000LL)
+
+enum job_state {
+        JOB_ACCEPTING,
+        JOB_INFLIGHT,
+        JOB_RETRY_WAIT,
+        JOB_FINISHING,
+        JOB_DLQ,
+};
+
+struct attempt {
+        const char *provider;  /**< borrowed from wconf */
+        const char *key_id;    /**< borrowed from wconf */
+        char *model;
+        long http_status;
+        enum outcome outcome;
+        char *error;
+        int64_t latency_ms;
+        int64_t started_ms;    /**< wall clock, for the attempts row */
+};
+
+struct job {
+        engine_t *eng;          /**< back pointer for callbacks */
+        enum job_state state;
+        Genq__V1__Job *pb;      /**< owned; NULL for undecodable DLQ msgs */
+        const char *id;         /**< pb->job_id */
+        int dup;                /**< another job object holds this id */
+        int has_origin;         /**< came from Kafka, offset tracked */
+        char *topic;
+        int32_t partition;
+        int64_t offset;
+        rd_kafka_message_t *rkm;/**< kept only while in the DLQ path */
+        char *dlq_code, *dlq_reason;
+
+        size_t chain[MAX_CHAIN];/**< provider indexes, in order */
+        size_t n_chain, cur;
+        int tries_here;         /**< retry_later tries on chain[cur] */
+        struct attempt att[MAX_ATTEMPTS];
+        size_t n_att;
+        int64_t call_start_us;
+        int64_t deadline_us;    /**< monotonic, 0 = none */
+        int64_t due_us;         /**< RETRY_WAIT: when to try again */
+        size_t heap_idx;
+        char fail_class[24];
+        char fail_reason[512];
+        struct job *hnext;      /**< job table chain */
+};
+
+/* Runtime state of a provider's keys (process-local until the policy
+ * issue moves it to Postgres). */
+struct pstate {
+        int *key_disabled;
+        size_t rr;
+};
+
+struct engine_s {
+        struct wconf *w;
+        kio_t *kio;
+        httploop_t *hl;
+        pgsink_t *ps;
+        offtrack_t *ot;
+        struct pstate *pst;
+        struct backoff_cfg bo;
+
+        struct job **tab;       /**< job table, by id */
+        size_t tab_size, n_jobs;
+        struct job **heap;      /**< RETRY_WAIT jobs by due_us */
+        size_t heap_n, heap_cap;
+        size_t n_dlq;           /**< jobs in the DLQ path */
+
+        int64_t now_us;
+        int64_t next_renew_us, next_sweep_us, next_stats_us;
+        int draining;
+        int64_t drain_deadline_us;
+        int released;
+        uint32_t rnd;
+
+        /* counters for the stats line */
+        uint64_t n_in, n_ok, n_failed, n_dlq_total, n_skipped, n_redriven;
+        uint64_t last_ok;
+};
+
+/* ---- time --------------------------------------------------------------- */
+
+static int64_t mono_us(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t wall_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint32_t rnd32(engine_t *e)
+{
+        /* xorshift32: jitter needs spread, not secrecy. */
+        e->rnd ^= e->rnd << 13;
+        e->rnd ^= e->rnd >> 17;
+        e->rnd ^= e->rnd << 5;
+        return e->rnd;
+}
+
+/* ---- job table ---------------------------------------------------------- */
+
+static size_t hash(const char *s, size_t size)
+{
+        uint64_t h = 1469598103934665603ULL;
+
+        for (; *s; s++)
+                h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+        return (size_t)(h & (size - 1));
+}
+
+static struct job *tab_find(engine_t *e, const char *id)
+{
+        for (struct job *j = e->tab[hash(id, e->tab_size)]; j; j = j->hnext)
+                if (!strcmp(j->id, id))
+                        return j;
+        return NULL;
+}
+
+static void tab_grow(engine_t *e)
+{
+        size_t nsize = e->tab_size * 2;
+        struct job **nt = xcalloc(nsize, sizeof(*nt));
+
+        for (size_t i = 0; i < e->tab_size; i++) {
+                struct job *j = e->tab[i], *next;
+
+                for (; j; j = next) {
+                        size_t h = hash(j->id, nsize);
+
+                        next = j->hnext;
+                        j->hnext = nt[h];
+                        nt[h] = j;
+                }
+        }
+        free(e->tab);
+        e->tab = nt;
+        e->tab_size = nsize;
+}
+
+static void tab_add(engine_t *e, struct job *j)
+{
+        size_t h;
+
+        if (e->n_jobs * 2 >= e->tab_size)
+                tab_grow(e);
+        h = hash(j->id, e->tab_size);
+        j->hnext = e->tab[h];
+        e->tab[h] = j;
+        e->n_jobs++;
+}
+
+static void tab_del(engine_t *e, struct job *j)
+{
+        struct job **pp = &e->tab[hash(j->id, e->tab_size)];
+
+        for (; *pp; pp = &(*pp)->hnext)
+                if (*pp == j) {
+                        *pp = j->hnext;
+                        e->n_jobs--;
+                        return;
+                }
+}
+
+/* ---- retry heap --------------------------------------------------------- */
+
+static void heap_swap(engine_t *e, size_t a, size_t b)
+{
+        struct job *t = e->heap[a];
+
+        e->heap[a] = e->heap[b];
+        e->heap[b] = t;
+        e->heap[a]->heap_idx = a;
+        e->heap[b]->heap_idx = b;
+}
+
+static void heap_push(engine_t *e, struct job *j)
+{
+        size_t i;
+
+        if (e->heap_n == e->heap_cap) {
+                e->heap_cap = e->heap_cap ? e->heap_cap * 2 : 64;
+                e->heap = xrealloc(e->heap, e->heap_cap * sizeof(*e->heap));
+        }
+        i = e->heap_n++;
+        e->heap[i] = j;
+        j->heap_idx = i;
+        while (i > 0 && e->heap[(i - 1) / 2]->due_us > e->heap[i]->due_us) {
+                heap_swap(e, i, (i - 1) / 2);
+                i = (i - 1) / 2;
+        }
+}
+
+static struct job *heap_pop(engine_t *e)
+{
+        struct job *top = e->heap[0];
+        size_t i = 0;
+
+        e->heap[0] = e->heap[--e->heap_n];
+        e->heap[0]->heap_idx = 0;
+        for (;;) {
+                size_t l = 2 * i + 1, r = l + 1, m = i;
+
+                if (l < e->heap_n && e->heap[l]->due_us < e->heap[m]->due_us)
+                        m = l;
+                if (r < e->heap_n && e->heap[r]->due_us < e->heap[m]->due_us)
+                        m = r;
+                if (m == i)
+                        break;
+                heap_swap(e, i, m);
+                i = m;
+        }
+        return top;
+}
+
+/* ---- job lifetime ------------------------------------------------------- */
+
+static struct job *job_new(engine_t *e)
+{
+        struct job *j = xcalloc(1, sizeof(*j));
+
+        j->eng = e;
+        j->partition = -1;
+        j->offset = -1;
+        return j;
+}
+
+static void job_destroy(struct job *j)
+{
+        for (size_t i = 0; i < j->n_att; i++) {
+                free(j->att[i].model);
+                free(j->att[i].error);
+        }
+        codec_job_free(j->pb);
+        if (j->rkm)
+                rd_kafka_message_destroy(j->rkm);
+        free(j->topic);
+        free(j->dlq_code);
+        free(j->dlq_reason);
+        free(j);
+}
+
+/* The message behind \p j is safely recorded: its offset may be stored. */
+static void origin_done(engine_t *e, struct job *j)
+{
+        int64_t next;
+
+        if (!j->has_origin)
+                return;
+        j->has_origin = 0;
+        next = offtrack_done(e->ot, j->topic, j->partition, j->offset);
+        if (next >= 0)
+                kio_store(e->kio, j->topic, j->partition, next);
+}
+
+static void job_forget(engine_t *e, struct job *j)
+{
+        if (!j->dup && j->id && j->state != JOB_DLQ)
+                tab_del(e, j);
+        job_destroy(j);
+}
+
+/* ---- the DLQ path ------------------------------------------------------- */
+
+static void on_reject_recorded(engine_t *e, struct job *j)
+{
+        e->n_dlq--;
+        origin_done(e, j);
+        job_destroy(j);
+}
+
+/* Record the refused job in Postgres when it has a usable id. */
+static void submit_reject(engine_t *e, struct job *j)
+{
+        char why[256];
+        struct pgop *op;
+        Genq__V1__Kind k = codec_topic_kind(e->w->g.topic_prefix, j->topic);
+
+        if (!j->pb || codec_job_validate(j->pb, GENQ__V1__KIND__KIND_UNSPECIFIED,
+                                         why, sizeof(why)) == CODEC_EINVALID ||
+            k == GENQ__V1__KIND__KIND_UNSPECIFIED) {
+                on_reject_recorded(e, j); /* nothing we can key a row on */
+                return;
+        }
+        op = pgop_new(PGOP_REJECT);
+        op->opaque = j;
+        op->job_id = xstrdup(j->pb->job_id);
+        op->tenant_id = xstrdup(j->pb->tenant_id);
+        op->kind = xstrdup(codec_kind_name(k));
+        op->topic = xstrdup(j->topic);
+        op->partition = j->partition;
+        op->offset = j->offset;
+        op->payload = xmalloc(j->rkm->len ? j->rkm->len : 1);
+        memcpy(op->payload, j->rkm->payload, j->rkm->len);
+        op->payload_len = j->rkm->len;
+        snprintf(why, sizeof(why), "%s: %s", j->dlq_code, j->dlq_reason);
+        op->error = xstrdup(why);
+        pgsink_submit(e->ps, op);
+}
+
+static void on_dlq_delivered(void *opaque, int ok, const char *errstr)
+{
+        struct job *j = opaque;
+        engine_t *e = j->eng;
+
+        if (!ok) {
+                /* Not in the DLQ: do not store the offset; the message
+                 * comes back after a restart or rebalance. */
+                log_err("kafka", "%s[%d]@%lld not dead-lettered: %s",
+                        j->topic, (int)j->partition, (long long)j->offset,
+                        errstr);
+                j->has_origin = 0;
+                e->n_dlq--;
+                job_destroy(j);
+                return;
+        }
+        submit_reject(e, j);
+}
+
+static void send_to_dlq(engine_t *e, struct job *j, enum codec_err code,
+                        const char *reason)
+{
+        char errstr[256];
+        const char *id = j->pb && j->pb->job_id && *j->pb->job_id
+                                 ? j->pb->job_id
+                                 : NULL;
+
+        log_warn("job", "%s[%d]@%lld -> DLQ (%s): %s", j->topic,
+                 (int)j->partition, (long long)j->offset,
+                 codec_err_name(code), reason);
+        j->state = JOB_DLQ;
+        j->dlq_code = xstrdup(codec_err_name(code));
+        j->dlq_reason = xstrdup(reason);
+        e->n_dlq++;
+        e->n_dlq_total++;
+        if (kio_dlq(e->kio, j->rkm, j->dlq_code, reason, id, on_dlq_delivered,
+                    j, errstr, sizeof(errstr))) {
+                log_err("kafka", "%s", errstr);
+                j->has_origin = 0; /* redelivered later */
+                e->n_dlq--;
+                job_destroy(j);
+        }
+}
+
+/* ---- accepting ---------------------------------------------------------- */
+
+static char *metadata_json(const Genq__V1__Job *pb)
+{
+        json_t *o;
+        char *s;
+
+        if (pb->n_metadata == 0)
+                return NULL;
+        o = json_object();
+        for (size_t i = 0; i < pb->n_metadata; i++)
+                json_object_set_new(o, pb->metadata[i]->key,
+                                    json_string(pb->metadata[i]->value));
+        s = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        return s;
+}
+
+static void submit_accept(engine_t *e, struct job *j, const void *raw,
+                          size_t len)
+{
+        struct pgop *op = pgop_new(PGOP_ACCEPT);
+
+        op->opaque = j;
+        op->job_id = xstrdup(j->pb->job_id);
+        op->tenant_id = xstrdup(j->pb->tenant_id);
+        op->kind = xstrdup(codec_kind_name(j->pb->kind));
+        op->route = xstrdup(j->pb->route);
+        op->priority = j->pb->priority;
+        op->metadata_json = metadata_json(j->pb);
+        op->topic = j->has_origin ? xstrdup(j->topic) : NULL;
+        op->partition = j->partition;
+        op->offset = j->offset;
+        op->created_ms = j->pb->created_at_ms;
+        op->deadline_ms = j->pb->deadline_ms;
+        op->payload = xmalloc(len ? len : 1);
+        memcpy(op->payload, raw, len);
+        op->payload_len = len;
+        pgsink_submit(e->ps, op);
+}
+
+static void set_deadline(engine_t *e, struct job *j)
+{
+        int64_t left_ms;
+
+        if (j->pb->deadline_ms <= 0)
+                return;
+        left_ms = j->pb->deadline_ms - wall_ms();
+        j->deadline_us = e->now_us + (left_ms > 0 ? left_ms : 0) * 1000;
+        if (j->deadline_us == 0)
+                j->deadline_us = 1;
+}
+
+static void on_message(engine_t *e, rd_kafka_message_t *m)
+{
+        struct job *j = job_new(e);
+        char errstr[256];
+        enum codec_err ce;
+        Genq__V1__Kind tk;
+
+        e->n_in++;
+        j->topic = xstrdup(rd_kafka_topic_name(m->rkt));
+        j->partition = m->partition;
+        j->offset = m->offset;
+        j->has_origin = 1;
+        offtrack_add(e->ot, j->topic, j->partition, j->offset);
+        tk = codec_topic_kind(e->w->g.topic_prefix, j->topic);
+        j->pb = codec_job_decode(m->payload, m->len, &ce, errstr,
+                                 sizeof(errstr));
+        if (j->pb)
+                ce = codec_job_validate(j->pb, tk, errstr, sizeof(errstr));
+        if (ce != CODEC_OK) {
+                j->rkm = m; /* kept for the DLQ copy */
+                send_to_dlq(e, j, ce, errstr);
+                return;
+        }
+        j->id = j->pb->job_id;
+        j->state = JOB_ACCEPTING;
+        set_deadline(e, j);
+        if (tab_find(e, j->id))
+                j->dup = 1;
+        else
+                tab_add(e, j);
+        submit_accept(e, j, m->payload, m->len);
+        rd_kafka_message_destroy(m);
+}
+
+/* ---- provider chain ----------------------------------------------------- */
+
+static void fail_job(engine_t *e, struct job *j, const char *cls,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void finish_job(engine_t *e, struct job *j, int ok,
+                       const struct provider_result *res);
+
+static int provider_usable(const struct wprovider *p, Genq__V1__Kind kind)
+{
+        return p->enabled && !p->retired && p->ops->kind == kind;
+}
+
+static int add_to_chain(engine_t *e, struct job *j, const char *name)
+{
+        struct wprovider *p = wconf_provider(e->w, name);
+
+        if (!p || j->n_chain == MAX_CHAIN)
+                return -1;
+        if (!provider_usable(p, j->pb->kind))
+                return 0;
+        j->chain[j->n_chain++] = (size_t)(p - e->w->providers);
+        return 0;
+}
+
+/* @returns 0, or -1 after failing the job. */
+static int build_chain(engine_t *e, struct job *j)
+{
+        const char *kind = codec_kind_name(j->pb->kind);
+        const struct wroute *r;
+
+        if (j->pb->n_providers > 0) {
+                for (size_t i = 0; i < j->pb->n_providers; i++)
+                        if (add_to_chain(e, j, j->pb->providers[i])) {
+                                fail_job(e, j, "fatal_job",
+                                         "pinned provider \"%s\" is not "
+                                         "configured",
+                                         j->pb->providers[i]);
+                                return -1;
+                        }
+        } else {
+                r = wconf_route(e->w, kind, j->pb->route);
+                if (!r || (*j->pb->route && strcmp(r->name, j->pb->route))) {
+                        fail_job(e, j, "fatal_job",
+                                 "no route \"%s\" for %s jobs",
+                                 *j->pb->route ? j->pb->route : "default",
+                                 kind);
+                        return -1;
+                }
+                for (size_t i = 0; i < r->n_providers; i++)
+                        add_to_chain(e, j, r->providers[i]);
+        }
+        if (j->n_chain == 0) {
+                fail_job(e, j, "fatal_job",
+                         "no enabled provider serves this %s job", kind);
+                return -1;
+        }
+        return 0;
+}
+
+static struct wprovider *cur_provider(engine_t *e, struct job *j)
+{
+        return &e->w->providers[j->chain[j->cur]];
+}
+
+/* Round-robin over the provider's keys that are not disabled. */
+static int pick_key(engine_t *e, size_t pidx)
+{
+        struct wprovider *p = &e->w->providers[pidx];
+        struct pstate *st = &e->pst[pidx];
+
+        for (size_t n = 0; n < p->n_keys; n++) {
+                size_t k = st->rr++ % p->n_keys;
+
+                if (!st->key_disabled[k])
+                        return (int)k;
+        }
+        return -1;
+}
+
+static struct attempt *add_attempt(struct job *j, const struct wprovider *p,
+                                   int key)
+{
+        struct attempt *a;
+
+        if (j->n_att == MAX_ATTEMPTS) {
+                /* Keep the first ones; the last slot is reused so the
+                 * final outcome is always on record. */
+                free(j->att[MAX_ATTEMPTS - 1].model);
+                free(j->att[MAX_ATTEMPTS - 1].error);
+                j->n_att--;
+        }
+        a = &j->att[j->n_att++];
+        memset(a, 0, sizeof(*a));
+        a->provider = p->name;
+        a->key_id = key >= 0 ? p->keys[key].id : NULL;
+        a->started_ms = wall_ms();
+        return a;
+}
+
+static void on_http_done(void *opaque, const struct provider_resp *resp);
+
+static void next_provider(struct job *j)
+{
+        j->cur++;
+        j->tries_here = 0;
+}
+
+/* Call the current provider, moving down the chain past any that cannot
+ * be called at all.  May finish the job. */
+static void start_attempt(engine_t *e, struct job *j)
+{
+        char errstr[256];
+
+        while (j->cur < j->n_chain) {
+                struct wprovider *p = cur_provider(e, j);
+                struct provider_req req = {0};
+                struct attempt *a;
+                int key = pick_key(e, j->chain[j->cur]);
+
+                if (key < 0) {
+                        snprintf(j->fail_reason, sizeof(j->fail_reason),
+                                 "%s: every key is disabled", p->name);
+                        next_provider(j);
+                        continue;
+                }
+                if (p->ops->build(&p->pcfg, p->keys[key].secret, j->pb, &req,
+                                  errstr, sizeof(errstr)) == 0 &&
+                    httploop_send(e->hl, &req, (long)p->timeout_ms,
+                                  p->pcfg.max_body_bytes, on_http_done, j,
+                                  errstr, sizeof(errstr)) == 0) {
+                        provider_req_clear(&req);
+                        a = add_attempt(j, p, key);
+                        a->model = xstrdup(j->pb->chat && *j->pb->chat->model
+                                                   ? j->pb->chat->model
+                                                   : p->model);
+                        j->state = JOB_INFLIGHT;
+                        j->call_start_us = e->now_us;
+                        return;
+                }
+                provider_req_clear(&req);
+                a = add_attempt(j, p, key);
+                a->outcome = OUTCOME_FALLBACK_NEXT;
+                a->error = xstrdup(errstr);
+                snprintf(j->fail_reason, sizeof(j->fail_reason), "%s: %s",
+                         p->name, errstr);
+                next_provider(j);
+        }
+        fail_job(e, j, "fallback_next", "every provider failed; last: %s",
+                 j->fail_reason[0] ? j->fail_reason : "none");
+}
+
+static void schedule_retry(engine_t *e, struct job *j, int64_t delay_ms)
+{
+        j->state = JOB_RETRY_WAIT;
+        j->due_us = e->now_us + delay_ms * 1000;
+        heap_push(e, j);
+}
+
+/* retry_later: same provider after backoff, if tries and deadline allow.
+ * @returns 1 if a retry was scheduled. */
+static int try_retry(engine_t *e, struct job *j, const struct provider_err *pe)
+{
+        struct wprovider *p = cur_provider(e, j);
+        int64_t hint = pe->retry_after_ms;
+        int64_t delay;
+
+        if (j->tries_here >= p->max_retries)
+                return 0;
+        delay = backoff_delay_ms(&e->bo, j->tries_here + 1, hint, rnd32(e));
+        if (delay < 0)
+                return 0; /* a long wait means: go elsewhere now */
+        delay = backoff_fit_deadline(delay, e->now_us, j->deadline_us);
+        if (delay < 0)
+                return 0;
+        j->tries_here++;
+        schedule_retry(e, j, delay);
+        return 1;
+}
+
+static void disable_key(engine_t *e, struct job *j, const char *why)
+{
+        struct attempt *a = &j->att[j->n_att - 1];
+        size_t pidx = j->chain[j->cur];
+        struct wprovider *p = &e->w->providers[pidx];
+
+        for (size_t k = 0; k < p->n_keys; k++)
+                if (a->key_id == p->keys[k].id && !e->pst[pidx].key_disabled[k]) {
+                        e->pst[pidx].key_disabled[k] = 1;
+                        log_warn("policy", "provider %s: key %s disabled: %s",
+                                 p->name, p->keys[k].id, why);
+                }
+}
+
+static void on_failure(engine_t *e, struct job *j, const struct provider_err *pe)
+{
+        struct wprovider *p = cur_provider(e, j);
+
+        snprintf(j->fail_reason, sizeof(j->fail_reason), "%s: %s", p->name,
+                 pe->errstr);
+        switch (pe->outcome) {
+        case OUTCOME_FATAL_JOB:
+                fail_job(e, j, "fatal_job", "%s", j->fail_reason);
+                return;
+        case OUTCOME_RETRY_LATER:
+                if (try_retry(e, j, pe))
+                        return;
+                next_provider(j);
+                break;
+        case OUTCOME_KEY_DISABLED:
+                /* Same provider, another key, if one is left. */
+                disable_key(e, j, pe->errstr);
+                break;
+        default: /* fallback_next, quota_exhausted */
+                next_provider(j);
+                break;
+        }
+        start_attempt(e, j);
+}
+
+static void on_http_done(void *opaque, const struct provider_resp *resp)
+{
+        struct job *j = opaque;
+        engine_t *e = j->eng;
+        struct wprovider *p = cur_provider(e, j);
+        struct attempt *a = &j->att[j->n_att - 1];
+        struct provider_result res = {.input_tokens = -1, .output_tokens = -1};
+        struct provider_err pe = {.retry_after_ms = -1};
+        enum outcome o;
+
+        e->now_us = mono_us();
+        o = p->ops->parse(&p->pcfg, resp, &res, &pe);
+        a->http_status = resp->status;
+        a->outcome = o;
+        a->latency_ms = (e->now_us - j->call_start_us) / 1000;
+        if (o == OUTCOME_SUCCESS) {
+                finish_job(e, j, 1, &res);
+                provider_result_clear(&res);
+                return;
+        }
+        provider_result_clear(&res);
+        pe.outcome = o;
+        a->error = xstrdup(pe.errstr);
+        log_dbg(LOG_DBG_JOB, "job", "job %s: %s -> %s: %s", j->id, p->name,
+                outcome_name(o), pe.errstr);
+        on_failure(e, j, &pe);
+}
+
+/* ---- finishing ---------------------------------------------------------- */
+
+static char *attempts_json(const struct job *j)
+{
+        json_t *arr = json_array();
+        char *s;
+
+        for (size_t i = 0; i < j->n_att; i++) {
+                const struct attempt *a = &j->att[i];
+                json_t *o = json_pack(
+                        "{s:I, s:s, s:s?, s:s?, s:O, s:s, s:s?, s:I, s:I}",
+                        "no", (json_int_t)(i + 1), "provider", a->provider,
+                        "key_id", a->key_id, "model", a->model, "status",
+                        a->http_status ? json_integer(a->http_status)
+                                       : json_null(),
+                        "outcome", outcome_name(a->outcome), "error", a->error,
+                        "latency_ms", (json_int_t)a->latency_ms, "started_ms",
+                        (json_int_t)a->started_ms);
+
+                json_array_append_new(arr, o);
+        }
+        s = json_dumps(arr, JSON_COMPACT);
+        json_decref(arr);
+        return s;
+}
+
+static char *price_json(const struct wprovider *p, int estimated)
+{
+        json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:b}",
+                              "provider", p->name, "unit", p->price_unit,
+                              "per", (json_int_t)1000, "input_credits",
+                              p->price_in_credits, "output_credits",
+                              p->price_out_credits, "input_usd",
+                              p->price_in_usd, "output_usd", p->price_out_usd,
+                              "estimated_usage", estimated);
+        char *s = json_dumps(o, JSON_COMPACT);
+
+        json_decref(o);
+        return s;
+}
+
+/* Tokens a provider did not report, estimated at 4 bytes a token, so a
+ * job is never billed as zero for want of a usage object. */
+static int64_t estimate_tokens(const char *s)
+{
+        return s ? (int64_t)((strlen(s) + 3) / 4) : 0;
+}
+
+static int64_t prompt_bytes_tokens(const Genq__V1__Job *pb)
+{
+        int64_t n = 0;
+
+        for (size_t i = 0; pb->chat && i < pb->chat->n_messages; i++)
+                n += estimate_tokens(pb->chat->messages[i]->content);
+        return n;
+}
+
+static void fill_success(struct job *j, struct pgop *op,
+                         const struct wprovider *p,
+                         const struct provider_result *res)
+{
+        int estimated = res->input_tokens < 0 || res->output_tokens < 0;
+
+        op->provider = xstrdup(p->name);
+        op->model = xstrdup(res->model ? res->model
+                                       : j->att[j->n_att - 1].model);
+        op->text = xstrdup(res->text ? res->text : "");
+        op->finish_reason = xstrdup(res->finish_reason);
+        op->usage_json = xstrdup(res->usage_json);
+        op->in_tokens = res->input_tokens >= 0 ? res->input_tokens
+                                               : prompt_bytes_tokens(j->pb);
+        op->out_tokens = res->output_tokens >= 0 ? res->output_tokens
+                                                 : estimate_tokens(res->text);
+        op->price_json = price_json(p, estimated);
+}
+
+static void finish_job(engine_t *e, struct job *j, int ok,
+                       const struct provider_result *res)
+{
+        struct pgop *op = pgop_new(PGOP_FINISH);
+
+        op->opaque = j;
+        op->job_id = xstrdup(j->id);
+        op->state = xstrdup(ok ? "succeeded" : "failed");
+        op->n_attempts = (int32_t)j->n_att;
+        op->attempts_json = attempts_json(j);
+        if (ok) {
+                fill_success(j, op, cur_provider(e, j), res);
+        } else {
+                op->error_class = xstrdup(j->fail_class);
+                op->error = xstrdup(j->fail_reason);
+        }
+        j->state = JOB_FINISHING;
+        pgsink_submit(e->ps, op);
+}
+
+static void fail_job(engine_t *e, struct job *j, const char *cls,
+                     const char *fmt, ...)
+{
+        char why[sizeof(j->fail_reason)];
+        va_list ap;
+
+        /* Format aside first: callers pass j->fail_reason as an argument. */
+        snprintf(j->fail_class, sizeof(j->fail_class), "%s", cls);
+        va_start(ap, fmt);
+        vsnprintf(why, sizeof(why), fmt, ap);
+        va_end(ap);
+        memcpy(j->fail_reason, why, sizeof(why));
+        log_dbg(LOG_DBG_JOB, "job", "job %s failed: %s", j->id,
+                j->fail_reason);
+        finish_job(e, j, 0, NULL);
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+static void run_job(engine_t *e, struct job *j)
+{
+        if (j->deadline_us && e->now_us >= j->deadline_us) {
+                fail_job(e, j, "deadline", "deadline passed before the job "
+                                           "could run");
+                return;
+        }
+        if (build_chain(e, j))
+                return;
+        start_attempt(e, j);
+}
+
+/* ---- Postgres completions ----------------------------------------------- */
+
+static void on_accepted(engine_t *e, struct pgop *op)
+{
+        struct job *j = op->opaque;
+
+        if (op->rc) {
+                /* The database refused the row itself (a constraint): the
+                 * message cannot be run, so it is dead-lettered, never
+                 * dropped.  Connection failures never get here: pgsink
+                 * retries those. */
+                if (!j->dup)
+                        tab_del(e, j);
+                j->id = NULL;
+                j->rkm = NULL;
+                log_err("job", "job %s not accepted: %s", op->job_id,
+                        op->errstr);
+                origin_done(e, j); /* see note in README: rare, logged */
+                job_destroy(j);
+                return;
+        }
+        origin_done(e, j);
+        if (j->dup || !op->hit) {
+                /* Final already, or another live worker holds it. */
+                e->n_skipped++;
+                job_forget(e, j);
+                return;
+        }
+        run_job(e, j);
+}
+
+static void on_finished(engine_t *e, struct pgop *op)
+{
+        struct job *j = op->opaque;
+
+        if (op->rc)
+                log_err("job", "job %s: final state not written: %s (its "
+                               "lease will expire and it will be re-driven)",
+                        j->id, op->errstr);
+        else if (!op->hit)
+                log_warn("job", "job %s: lease lost before finishing; "
+                                "another worker owns it now",
+                         j->id);
+        else if (!strcmp(op->state, "succeeded"))
+                e->n_ok++;
+        else
+                e->n_failed++;
+        job_forget(e, j);
+}
+
+/* Jobs whose worker died: run them here. */
+static void on_swept(engine_t *e, struct pgop *op)
+{
+        for (size_t i = 0; i < op->n_rows; i++) {
+                struct pgop_row *r = &op->rows[i];
+                char errstr[256];
+                enum codec_err ce;
+                struct job *j;
+
+                if (tab_find(e, r->job_id))
+                        continue;
+                j = job_new(e);
+                j->pb = codec_job_decode(r->payload, r->payload_len, &ce,
+                                         errstr, sizeof(errstr));
+                if (!j->pb) {
+                        log_err("job", "re-drive %s: %s", r->job_id, errstr);
+                        job_destroy(j);
+                        continue;
+                }
+                j->id = j->pb->job_id;
+                tab_add(e, j);
+                set_deadline(e, j);
+                e->n_redriven++;
+                log_info("job", "re-driving job %s (lease expired)", j->id);
+                run_job(e, j);
+        }
+}
+
+static void on_pg_done(engine_t *e, struct pgop *op)
+{
+        switch (op->type) {
+        case PGOP_ACCEPT:
+                on_accepted(e, op);
+                break;
+        case PGOP_FINISH:
+                on_finished(e, op);
+                break;
+        case PGOP_REJECT:
+                if (op->rc)
+                        log_err("job", "rejected job %s not recorded: %s",
+                                op->job_id, op->errstr);
+                on_reject_recorded(e, op->opaque);
+                break;
+        case PGOP_SWEEP:
+                on_swept(e, op);
+                break;
+        default:
+                break;
+        }
+        pgop_destroy(op);
+}
+
+static void drain_pg(engine_t *e)
+{
+        struct pgop *op = pgsink_take_done(e->ps), *next;
+
+        for (; op; op = next) {
+                next = op->next;
+                on_pg_done(e, op);
+        }
+}
+
+/* ---- periodic work ------------------------------------------------------ */
+
+static void fire_retries(engine_t *e)
+{
+        while (e->heap_n > 0 && e->heap[0]->due_us <= e->now_us)
+                start_attempt(e, heap_pop(e));
+}
+
+static void periodic(engine_t *e)
+{
+        struct wconf *w = e->w;
+
+        if (e->now_us >= e->next_renew_us) {
+                pgsink_submit(e->ps, pgop_new(PGOP_RENEW));
+                e->next_renew_us = e->now_us + w->lease_s * 1000000 / 3;
+        }
+        if (!e->draining && e->now_us >= e->next_sweep_us) {
+                struct pgop *op = pgop_new(PGOP_SWEEP);
+
+                op->limit = SWEEP_LIMIT;
+                pgsink_submit(e->ps, op);
+                e->next_sweep_us = e->now_us + w->sweep_interval_s * 1000000;
+        }
+        if (w->stats_interval_s > 0 && e->now_us >= e->next_stats_us) {
+                uint64_t batches, ops;
+
+                pgsink_counters(e->ps, &batches, &ops);
+                log_info("stats",
+                         "in=%llu ok=%llu (%.0f/s) failed=%llu dlq=%llu "
+                         "skipped=%llu redriven=%llu jobs=%zu http=%zu "
+                         "retry_wait=%zu pg_pending=%zu pg_batches=%llu "
+                         "offsets_pending=%zu paused=%d",
+                         (unsigned long long)e->n_in,
+                         (unsigned long long)e->n_ok,
+                         (double)(e->n_ok - e->last_ok) /
+                                 (double)w->stats_interval_s,
+                         (unsigned long long)e->n_failed,
+                         (unsigned long long)e->n_dlq_total,
+                         (unsigned long long)e->n_skipped,
+                         (unsigned long long)e->n_redriven, e->n_jobs,
+                         httploop_inflight(e->hl), e->heap_n,
+                         pgsink_pending(e->ps), (unsigned long long)batches,
+                         offtrack_pending(e->ot), kio_paused(e->kio));
+                e->last_ok = e->n_ok;
+                e->next_stats_us = e->now_us + w->stats_interval_s * 1000000;
+        }
+}
+
+static size_t load(const engine_t *e)
+{
+        return e->n_jobs + e->n_dlq;
+}
+
+static void consume(engine_t *e)
+{
+        rd_kafka_message_t *m;
+
+        if (e->draining)
+                return;
+        while (load(e) < (size_t)e->w->max_inflight && (m = kio_poll(e->kio)))
+                on_message(e, m);
+        if (load(e) >= (size_t)e->w->max_inflight)
+                kio_set_paused(e->kio, 1);
+        else if (load(e) <= (size_t)e->w->low_water)
+                kio_set_paused(e->kio, 0);
+}
+
+static int wait_ms(const engine_t *e)
+{
+        int64_t ms = LOOP_MAX_WAIT_MS;
+
+        if (e->heap_n > 0) {
+                int64_t due = (e->heap[0]->due_us - e->now_us + 999) / 1000;
+
+                if (due < ms)
+                        ms = due < 0 ? 0 : due;
+        }
+        return (int)ms;
+}
+
+/* ---- rebalance ---------------------------------------------------------- */
+
+static void on_revoke(void *opaque, const char *topic, int32_t partition)
+{
+        engine_t *e = opaque;
+
+        /* Stores for a partition we no longer own would fail; the jobs
+         * themselves run on (their rows are durable). */
+        for (size_t i = 0; i < e->tab_size; i++)
+                for (struct job *j = e->tab[i]; j; j = j->hnext)
+                        if (j->has_origin && j->partition == partition &&
+                            !strcmp(j->topic, topic))
+                                j->has_origin = 0;
+        offtrack_drop(e->ot, topic, partition);
+}
+
+/* ---- shutdown ----------------------------------------------------------- */
+
+/* Past the grace period: abandon the calls still running and hand their
+ * leases back so another worker takes them at once (not after expiry). */
+static void release_leases(engine_t *e)
+{
+        struct pgop *op = pgop_new(PGOP_RELEASE);
+
+        op->ids = xcalloc(e->n_jobs ? e->n_jobs : 1, sizeof(char *));
+        for (size_t i = 0; i < e->tab_size; i++)
+                for (struct job *j = e->tab[i]; j; j = j->hnext)
+                        if (j->state == JOB_INFLIGHT ||
+                            j->state == JOB_RETRY_WAIT)
+                                op->ids[op->n_ids++] = xstrdup(j->id);
+        log_warn("worker", "grace period over: handing back %zu job(s)",
+                 op->n_ids);
+        pgsink_submit(e->ps, op);
+        e->released = 1;
+}
+
+static void check_signals(engine_t *e)
+{
+        if (genq_g.sig_term == 0 || (e->draining && genq_g.sig_term < 2))
+                return;
+        if (!e->draining) {
+                e->draining = 1;
+                e->drain_deadline_us = e->now_us + e->w->grace_s * 1000000;
+                kio_set_paused(e->kio, 1);
+                log_info("worker", "draining: %zu job(s) in flight, up to "
+                                   "%lld s",
+                         e->n_jobs, (long long)e->w->grace_s);
+        } else {
+                log_warn("worker", "second signal: stopping now");
+                e->drain_deadline_us = e->now_us;
+        }
+}
+
+/* @returns 1 when the drain is complete. */
+static int drained(engine_t *e)
+{
+        if (!e->draining)
+                return 0;
+        if (e->n_jobs == 0 && e->n_dlq == 0 && pgsink_pending(e->ps) == 0)
+                return 1;
+        if (e->now_us < e->drain_deadline_us)
+                return 0;
+        if (!e->released)
+                release_leases(e);
+        /* Only Postgres writes are still awaited, and not forever. */
+        return e->now_us >= e->drain_deadline_us + SHUTDOWN_PG_WAIT_US ||
+               pgsink_pending(e->ps) == 0;
+}
+
+int engine_run(engine_t *e)
+{
+        struct curl_waitfd fds[2] = {
+                {.fd = kio_fd(e->kio), .events = CURL_WAIT_POLLIN},
+                {.fd = pgsink_fd(e->ps), .events = CURL_WAIT_POLLIN},
+        };
+
+        log_info("worker", "%s running: %zu provider(s), %zu route(s), "
+                           "max %lld jobs in flight",
+                 e->w->worker_id, e->w->n_providers, e->w->n_routes,
+                 (long long)e->w->max_inflight);
+        for (;;) {
+                e->now_us = mono_us();
+                check_signals(e);
+                if (drained(e))
+                        break;
+                consume(e);
+                drain_pg(e);
+                fire_retries(e);
+                periodic(e);
+                kio_serve(e->kio);
+                if (httploop_run(e->hl, wait_ms(e), fds, 2))
+                        return 1;
+        }
+        log_info("worker", "stopped: ok=%llu failed=%llu dlq=%llu",
+                 (unsigned long long)e->n_ok, (unsigned long long)e->n_failed,
+                 (unsigned long long)e->n_dlq_total);
+        return 0;
+}
+
+/* ---- construction ------------------------------------------------------- */
+
+static int migrate(const struct wconf *w, char *errstr, size_t errstr_size)
+{
+        PGconn *conn = pgutil_connect(w->g.pg_dsn, "genq-worker-migrate",
+                                      errstr, errstr_size);
+        int applied = 0, rc;
+
+        if (!conn)
+                return -1;
+        rc = schema_migrate(conn, &applied, errstr, errstr_size);
+        PQfinish(conn);
+        return rc;
+}
+
+engine_t *engine_new(struct wconf *w, conf_t *c, char *errstr,
+                     size_t errstr_size)
+{
+        engine_t *e = xcalloc(1, sizeof(*e));
+
+        e->w = w;
+        e->tab_size = 1024;
+        e->tab = xcalloc(e->tab_size, sizeof(*e->tab));
+        e->rnd = (uint32_t)mono_us() | 1u;
+        e->bo = (struct backoff_cfg){w->backoff_base_ms, w->backoff_cap_ms,
+                                     w->retry_hint_max_ms};
+        e->pst = xcalloc(w->n_providers ? w->n_providers : 1,
+                         sizeof(*e->pst));
+        for (size_t i = 0; i < w->n_providers; i++)
+                e->pst[i].key_disabled =
+                        xcalloc(w->providers[i].n_keys + 1, sizeof(int));
+        e->ot = offtrack_new();
+        if (migrate(w, errstr, errstr_size))
+                goto err_destroy;
+        e->ps = pgsink_new(w->g.pg_dsn, w->worker_id, (int)w->lease_s,
+                           (int)w->pg_batch, (int)w->pg_batch_ms, errstr,
+                           errstr_size);
+        if (!e->ps)
+                goto err_destroy;
+        e->hl = httploop_new((long)w->http_max_conns, errstr, errstr_size);
+        if (!e->hl)
+                goto err_destroy;
+        e->kio = kio_new(w, c, on_revoke, e, errstr, errstr_size);
+        if (!e->kio)
+                goto err_destroy;
+        return e;
+err_destroy:
+        engine_destroy(e);
+        return NULL;
+}
+
+static void destroy_jobs(engine_t *e)
+{
+        for (size_t i = 0; i < e->tab_size; i++) {
+                struct job *j = e->tab[i], *next;
+
+                for (; j; j = next) {
+                        next = j->hnext;
+                        job_destroy(j);
+                }
+        }
+        free(e->tab);
+        free(e->heap);
+}
+
+void engine_destroy(engine_t *e)
+{
+        if (!e)
+                return;
+        /* Order matters: the consumer's close may call on_revoke (needs the
+         * table); pgsink flushes queued writes before the jobs go; curl
+         * transfers die before the jobs they point to. */
+        kio_destroy(e->kio);
+        httploop_destroy(e->hl);
+        pgsink_destroy(e->ps);
+        destroy_jobs(e);
+        offtrack_destroy(e->ot);
+        for (size_t i = 0; e->pst && i < e->w->n_providers; i++)
+                free(e->pst[i].key_disabled);
+        free(e->pst);
+        free(e);
+}

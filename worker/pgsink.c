@@ -1,0 +1,758 @@
+/*
+ * pgsink: the worker's Postgres writer thread.
+ *
+ * DESIGN
+ * The event loop must never wait on the database, and a commit costs about
+ * 0.35 ms alone but about 55 us per job when ~100 jobs share it (DESIGN
+ * section 6).  So all writes go through one thread that owns one
+ * connection: ops queue under a mutex, the thread takes up to `batch` of
+ * them (waiting up to `batch_ms` for a batch to fill), sends every
+ * statement of the batch in pipeline mode and syncs once.  Between syncs
+ * Postgres runs the statements as one implicit transaction, so a batch is
+ * all-or-nothing; if it fails, each op is re-run alone to find and fail
+ * only the bad one.  Finished ops go to a done list and an eventfd wakes
+ * the loop.
+ *
+ * Results are small (a row or a count per statement), so writing the whole
+ * pipeline before reading cannot fill the socket buffers at the default
+ * batch of 128 ops; batches far larger would need non-blocking mode.
+ */
+#include "pgsink.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pgutil.h"
+#include "xmem.h"
+
+#define MAX_PARAMS 24
+#define RECONNECT_MAX_MS 5000
+
+/* Prepared statements, by index. */
+enum stmt {
+        S_TENANT,
+        S_JOB_INSERT,
+        S_LEASE,
+        S_REJECT,
+        S_FINISH,
+        S_RENEW,
+        S_RELEASE,
+        S_SWEEP,
+        N_STMTS,
+};
+
+static const char *stmt_sql[N_STMTS] = {
+        [S_TENANT] = "INSERT INTO tenants (tenant_id) VALUES ($1) "
+                     "ON CONFLICT DO NOTHING",
+        [S_JOB_INSERT] =
+                "INSERT INTO jobs (job_id, tenant_id, kind, priority, route, "
+                "payload, metadata, source_topic, source_partition, "
+                "source_offset, created_at, deadline) "
+                "VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7::jsonb, $8, "
+                "$9, $10, CASE WHEN $11::bigint > 0 THEN "
+                "to_timestamp($11::bigint / 1000.0) ELSE now() END, "
+                "CASE WHEN $12::bigint > 0 THEN "
+                "to_timestamp($12::bigint / 1000.0) END) "
+                "ON CONFLICT (job_id) DO NOTHING",
+        /* A job is ours if nobody holds a live lease on it (or we do: a
+         * redelivery to this same worker, deduplicated by the engine). */
+        [S_LEASE] = "UPDATE jobs SET state = 'running', lease_owner = $2, "
+                    "lease_until = now() + make_interval(secs => $3), "
+                    "runs = runs + 1, started_at = coalesce(started_at, now()) "
+                    "WHERE job_id = $1 AND state IN ('queued', 'running') "
+                    "AND (lease_owner IS NULL OR lease_owner = $2 "
+                    "OR lease_until < now()) RETURNING runs",
+        [S_REJECT] =
+                "INSERT INTO jobs (job_id, tenant_id, kind, state, payload, "
+                "source_topic, source_partition, source_offset, created_at, "
+                "finished_at, error_class, error) "
+                "VALUES ($1, $2, $3, 'rejected', $4, $5, $6, $7, now(), "
+                "now(), 'invalid', $8) ON CONFLICT (job_id) DO NOTHING",
+        /* One statement: the final state only if we still hold the lease;
+         * result and charge only then; attempts always (they happened). */
+        [S_FINISH] =
+                "WITH j AS (UPDATE jobs SET state = $3, finished_at = now(), "
+                "provider = $4, model = $5, attempts = attempts + $6, "
+                "error_class = $7, error = $8, lease_owner = NULL, "
+                "lease_until = NULL WHERE job_id = $1 AND lease_owner = $2 "
+                "AND state = 'running' "
+                "RETURNING job_id, tenant_id, kind, accepted_at), "
+                "a AS (INSERT INTO attempts (job_id, attempt_no, provider, "
+                "key_id, model, http_status, outcome, error, latency_ms, "
+                "worker, started_at) SELECT $1, x.no, x.provider, x.key_id, "
+                "x.model, x.status, x.outcome, x.error, x.latency_ms, $2, "
+                "to_timestamp(x.started_ms / 1000.0) FROM "
+                "jsonb_to_recordset($9::jsonb) AS x(no int, provider text, "
+                "key_id text, model text, status int, outcome text, "
+                "error text, latency_ms int, started_ms bigint)), "
+                "r AS (INSERT INTO results (job_id, provider, model, "
+                "content_type, text_content, finish_reason, input_tokens, "
+                "output_tokens, units, unit, usage) SELECT job_id, $4, $5, "
+                "'text/plain', $10, $11, $12, $13, $12 + $13, 'tokens', "
+                "$14::jsonb FROM j WHERE $3 = 'succeeded' "
+                "ON CONFLICT (job_id) DO NOTHING), "
+                "l AS (INSERT INTO credit_ledger (job_id, tenant_id, "
+                "entry_type, credits, usd, kind, provider, model, unit, "
+                "units, price_snapshot, job_accepted_at) "
+                "SELECT job_id, tenant_id, 'charge', "
+                "round(($12::numeric * (p->>'input_credits')::numeric + "
+                "$13::numeric * (p->>'output_credits')::numeric) / "
+                "(p->>'per')::numeric, 6), "
+                "round(($12::numeric * (p->>'input_usd')::numeric + "
+                "$13::numeric * (p->>'output_usd')::numeric) / "
+                "(p->>'per')::numeric, 8), "
+                "kind, $4, $5, 'tokens', $12 + $13, p, accepted_at "
+                "FROM j, (SELECT $15::jsonb AS p) s "
+                "WHERE $3 = 'succeeded' AND p IS NOT NULL "
+                "ON CONFLICT DO NOTHING) "
+                "SELECT count(*) FROM j",
+        [S_RENEW] = "UPDATE jobs SET lease_until = now() + "
+                    "make_interval(secs => $2) "
+                    "WHERE lease_owner = $1 AND state = 'running'",
+        [S_RELEASE] = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL,"
+                      " state = 'queued' WHERE lease_owner = $1 "
+                      "AND state = 'running' AND job_id IN "
+                      "(SELECT jsonb_array_elements_text($2::jsonb))",
+        /* Jobs whose worker died: take them over, oldest first, skipping
+         * rows another sweeper holds.  The 5 s guard leaves alone a job
+         * whose first lease is being taken right now. */
+        [S_SWEEP] = "UPDATE jobs SET lease_owner = $1, lease_until = now() + "
+                    "make_interval(secs => $2), runs = runs + 1, "
+                    "state = 'running' WHERE job_id IN (SELECT job_id FROM "
+                    "jobs WHERE state IN ('queued', 'running') AND "
+                    "(lease_until IS NULL OR lease_until < now()) AND "
+                    "accepted_at < now() - interval '5 seconds' "
+                    "AND payload IS NOT NULL "
+                    "ORDER BY accepted_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
+                    "RETURNING job_id, payload",
+};
+
+struct pgsink_s {
+        char *dsn;
+        char *worker_id;
+        char lease_s[16];
+        int batch, batch_ms;
+        PGconn *conn;
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        struct pgop *q_head, *q_tail;   /**< submitted, not yet run */
+        size_t queued;
+        struct pgop *d_head, *d_tail;   /**< finished, not yet taken */
+        size_t pending;                 /**< submitted - taken */
+        int stop;
+        int efd;
+        uint64_t n_batches, n_ops;
+};
+
+/* Parameters of one statement. */
+struct params {
+        const char *v[MAX_PARAMS];
+        int len[MAX_PARAMS];
+        int fmt[MAX_PARAMS];
+        char num[MAX_PARAMS][24];
+        int n;
+};
+
+/* ---- ops ---------------------------------------------------------------- */
+
+struct pgop *pgop_new(enum pgop_type type)
+{
+        struct pgop *op = xcalloc(1, sizeof(*op));
+
+        op->type = type;
+        op->partition = -1;
+        op->offset = -1;
+        op->in_tokens = op->out_tokens = -1;
+        return op;
+}
+
+void pgop_destroy(struct pgop *op)
+{
+        if (!op)
+                return;
+        free(op->job_id);
+        free(op->tenant_id);
+        free(op->kind);
+        free(op->route);
+        free(op->metadata_json);
+        free(op->topic);
+        free(op->payload);
+        free(op->state);
+        free(op->provider);
+        free(op->model);
+        free(op->error_class);
+        free(op->error);
+        free(op->attempts_json);
+        free(op->text);
+        free(op->finish_reason);
+        free(op->usage_json);
+        free(op->price_json);
+        for (size_t i = 0; i < op->n_ids; i++)
+                free(op->ids[i]);
+        free(op->ids);
+        for (size_t i = 0; i < op->n_rows; i++) {
+                free(op->rows[i].job_id);
+                free(op->rows[i].payload);
+        }
+        free(op->rows);
+        free(op);
+}
+
+/* ---- parameters ----------------------------------------------------------*/
+
+static void p_str(struct params *p, const char *s)
+{
+        p->v[p->n] = s;
+        p->len[p->n] = 0;
+        p->fmt[p->n] = 0;
+        p->n++;
+}
+
+static void p_int(struct params *p, int64_t x)
+{
+        snprintf(p->num[p->n], sizeof(p->num[0]), "%lld", (long long)x);
+        p_str(p, p->num[p->n]);
+}
+
+/* NULL for an unknown (negative) count. */
+static void p_count(struct params *p, int64_t x)
+{
+        if (x < 0)
+                p_str(p, NULL);
+        else
+                p_int(p, x);
+}
+
+static void p_bin(struct params *p, const uint8_t *b, size_t n)
+{
+        p->v[p->n] = (const char *)b;
+        p->len[p->n] = (int)n;
+        p->fmt[p->n] = 1;
+        p->n++;
+}
+
+/* ---- statements per op -------------------------------------------------- */
+
+static int send(pgsink_t *ps, enum stmt s, const struct params *p)
+{
+        char name[8];
+
+        snprintf(name, sizeof(name), "s%d", (int)s);
+        return PQsendQueryPrepared(ps->conn, name, p->n, p->v, p->len, p->fmt,
+                                   0)
+                       ? 1
+                       : -1;
+}
+
+static int send_accept(pgsink_t *ps, const struct pgop *op)
+{
+        struct params t = {0}, j = {0}, l = {0};
+
+        p_str(&t, op->tenant_id);
+        p_str(&j, op->job_id);
+        p_str(&j, op->tenant_id);
+        p_str(&j, op->kind);
+        p_int(&j, op->priority);
+        p_str(&j, op->route ? op->route : "");
+        p_bin(&j, op->payload, op->payload_len);
+        p_str(&j, op->metadata_json);
+        p_str(&j, op->topic);
+        if (op->topic) {
+                p_int(&j, op->partition);
+                p_int(&j, op->offset);
+        } else {
+                p_str(&j, NULL);
+                p_str(&j, NULL);
+        }
+        p_int(&j, op->created_ms);
+        p_int(&j, op->deadline_ms);
+        p_str(&l, op->job_id);
+        p_str(&l, ps->worker_id);
+        p_str(&l, ps->lease_s);
+        if (send(ps, S_TENANT, &t) < 0 || send(ps, S_JOB_INSERT, &j) < 0 ||
+            send(ps, S_LEASE, &l) < 0)
+                return -1;
+        return 3;
+}
+
+static int send_reject(pgsink_t *ps, const struct pgop *op)
+{
+        struct params t = {0}, r = {0};
+
+        p_str(&t, op->tenant_id);
+        p_str(&r, op->job_id);
+        p_str(&r, op->tenant_id);
+        p_str(&r, op->kind);
+        p_bin(&r, op->payload, op->payload_len);
+        p_str(&r, op->topic);
+        p_int(&r, op->partition);
+        p_int(&r, op->offset);
+        p_str(&r, op->error);
+        if (send(ps, S_TENANT, &t) < 0 || send(ps, S_REJECT, &r) < 0)
+                return -1;
+        return 2;
+}
+
+static int send_finish(pgsink_t *ps, const struct pgop *op)
+{
+        struct params f = {0};
+
+        p_str(&f, op->job_id);
+        p_str(&f, ps->worker_id);
+        p_str(&f, op->state);
+        p_str(&f, op->provider);
+        p_str(&f, op->model);
+        p_int(&f, op->n_attempts);
+        p_str(&f, op->error_class);
+        p_str(&f, op->error);
+        p_str(&f, op->attempts_json ? op->attempts_json : "[]");
+        p_str(&f, op->text);
+        p_str(&f, op->finish_reason);
+        p_count(&f, op->in_tokens);
+        p_count(&f, op->out_tokens);
+        p_str(&f, op->usage_json);
+        p_str(&f, op->price_json);
+        return send(ps, S_FINISH, &f);
+}
+
+static int send_other(pgsink_t *ps, struct pgop *op)
+{
+        struct params p = {0};
+        char *ids = NULL;
+        int rc;
+
+        p_str(&p, ps->worker_id);
+        switch (op->type) {
+        case PGOP_RENEW:
+                p_str(&p, ps->lease_s);
+                return send(ps, S_RENEW, &p);
+        case PGOP_SWEEP:
+                p_str(&p, ps->lease_s);
+                p_int(&p, op->limit);
+                return send(ps, S_SWEEP, &p);
+        case PGOP_RELEASE: {
+                json_t *a = json_array();
+
+                for (size_t i = 0; i < op->n_ids; i++)
+                        json_array_append_new(a, json_string(op->ids[i]));
+                ids = json_dumps(a, JSON_COMPACT);
+                json_decref(a);
+                p_str(&p, ids);
+                rc = send(ps, S_RELEASE, &p);
+                free(ids);
+                return rc;
+        }
+        default:
+                return -1;
+        }
+}
+
+/* @returns statements sent for \p op, or -1. */
+static int send_op(pgsink_t *ps, struct pgop *op)
+{
+        switch (op->type) {
+        case PGOP_ACCEPT:
+                return send_accept(ps, op);
+        case PGOP_REJECT:
+                return send_reject(ps, op);
+        case PGOP_FINISH:
+                return send_finish(ps, op);
+        default:
+                return send_other(ps, op);
+        }
+}
+
+/* ---- results ------------------------------------------------------------ */
+
+static void take_sweep_rows(struct pgop *op, PGresult *r)
+{
+        int n = PQntuples(r);
+
+        op->rows = xcalloc((size_t)n, sizeof(*op->rows));
+        for (int i = 0; i < n; i++) {
+                size_t len = 0;
+                unsigned char *raw = PQunescapeBytea(
+                        (const unsigned char *)PQgetvalue(r, i, 1), &len);
+
+                op->rows[i].job_id = xstrdup(PQgetvalue(r, i, 0));
+                op->rows[i].payload = xmalloc(len ? len : 1);
+                if (raw)
+                        memcpy(op->rows[i].payload, raw, len);
+                op->rows[i].payload_len = raw ? len : 0;
+                PQfreemem(raw);
+        }
+        op->n_rows = (size_t)n;
+}
+
+/* Record the result of statement \p idx (0-based within the op).  The last
+ * statement of each op carries what the caller wants to know. */
+static void on_result(struct pgop *op, int last, PGresult *r)
+{
+        ExecStatusType st = PQresultStatus(r);
+
+        if (st == PGRES_FATAL_ERROR || st == PGRES_PIPELINE_ABORTED) {
+                if (op->rc == 0) {
+                        snprintf(op->errstr, sizeof(op->errstr), "%s",
+                                 st == PGRES_PIPELINE_ABORTED
+                                         ? "batch aborted by another op"
+                                         : PQresultErrorMessage(r));
+                        pgutil_chomp(op->errstr);
+                }
+                op->rc = -1;
+                return;
+        }
+        if (!last)
+                return;
+        if (op->type == PGOP_SWEEP)
+                take_sweep_rows(op, r);
+        else if (op->type == PGOP_FINISH)
+                op->hit = PQntuples(r) ? atoll(PQgetvalue(r, 0, 0)) : 0;
+        else if (op->type == PGOP_ACCEPT)
+                op->hit = PQntuples(r);
+        else
+                op->hit = atoll(PQcmdTuples(r));
+}
+
+/* Read the results of \p n statements of \p op. @returns 0, or -1 if the
+ * connection failed. */
+static int read_op(pgsink_t *ps, struct pgop *op, int n)
+{
+        for (int i = 0; i < n; i++) {
+                PGresult *r = PQgetResult(ps->conn);
+
+                if (!r)
+                        return -1;
+                on_result(op, i == n - 1, r);
+                PQclear(r);
+                /* Each statement's results end with a NULL. */
+                r = PQgetResult(ps->conn);
+                if (r) {
+                        PQclear(r);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+/* Run \p n ops as one pipeline (one implicit transaction).
+ * @returns 0 if it ran (ops' rc tell success), -1 if the connection broke. */
+static int run_pipeline(pgsink_t *ps, struct pgop **ops, size_t n)
+{
+        int counts[n ? n : 1];
+        PGresult *r;
+        int broken = 0;
+
+        if (!PQenterPipelineMode(ps->conn))
+                return -1;
+        for (size_t i = 0; i < n; i++) {
+                ops[i]->rc = 0;
+                ops[i]->errstr[0] = '\0';
+                counts[i] = send_op(ps, ops[i]);
+                if (counts[i] < 0) {
+                        broken = 1;
+                        break;
+                }
+        }
+        if (broken || !PQpipelineSync(ps->conn))
+                return -1;
+        for (size_t i = 0; i < n; i++)
+                if (read_op(ps, ops[i], counts[i]))
+                        return -1;
+        r = PQgetResult(ps->conn);
+        if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+                PQclear(r);
+                return -1;
+        }
+        PQclear(r);
+        return PQexitPipelineMode(ps->conn) ? 0 : -1;
+}
+
+static int any_failed(struct pgop **ops, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (ops[i]->rc)
+                        return 1;
+        return 0;
+}
+
+/* ---- connection --------------------------------------------------------- */
+
+static int prepare_all(pgsink_t *ps, char *errstr, size_t errstr_size)
+{
+        for (int s = 0; s < N_STMTS; s++) {
+                char name[8];
+                PGresult *r;
+
+                snprintf(name, sizeof(name), "s%d", s);
+                r = PQprepare(ps->conn, name, stmt_sql[s], 0, NULL);
+                if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+                        snprintf(errstr, errstr_size, "preparing s%d: %s", s,
+                                 PQresultErrorMessage(r));
+                        pgutil_chomp(errstr);
+                        PQclear(r);
+                        return -1;
+                }
+                PQclear(r);
+        }
+        return 0;
+}
+
+static int connect_db(pgsink_t *ps, char *errstr, size_t errstr_size)
+{
+        PQfinish(ps->conn);
+        ps->conn = pgutil_connect(ps->dsn, "genq-worker", errstr, errstr_size);
+        if (!ps->conn)
+                return -1;
+        if (prepare_all(ps, errstr, errstr_size)) {
+                PQfinish(ps->conn);
+                ps->conn = NULL;
+                return -1;
+        }
+        return 0;
+}
+
+static void sleep_ms(int ms)
+{
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+        nanosleep(&ts, NULL);
+}
+
+/* Keep trying: ops are never dropped for a lost connection. */
+static void reconnect(pgsink_t *ps)
+{
+        char errstr[512];
+        int delay = 100;
+
+        while (connect_db(ps, errstr, sizeof(errstr))) {
+                log_err("pg", "%s; retrying in %d ms", errstr, delay);
+                sleep_ms(delay);
+                delay = delay * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS
+                                                     : delay * 2;
+        }
+        log_info("pg", "reconnected");
+}
+
+/* ---- thread ------------------------------------------------------------- */
+
+static void deliver(pgsink_t *ps, struct pgop **ops, size_t n)
+{
+        uint64_t one = 1;
+
+        pthread_mutex_lock(&ps->lock);
+        ps->n_batches++;
+        ps->n_ops += n;
+        for (size_t i = 0; i < n; i++) {
+                ops[i]->next = NULL;
+                if (ps->d_tail)
+                        ps->d_tail->next = ops[i];
+                else
+                        ps->d_head = ops[i];
+                ps->d_tail = ops[i];
+        }
+        pthread_mutex_unlock(&ps->lock);
+        if (write(ps->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+                log_err("pg", "eventfd write: %s", strerror(errno));
+}
+
+static void run_batch(pgsink_t *ps, struct pgop **ops, size_t n)
+{
+        while (run_pipeline(ps, ops, n)) {
+                log_err("pg", "connection lost: %s",
+                        PQerrorMessage(ps->conn));
+                reconnect(ps);
+        }
+        if (n > 1 && any_failed(ops, n)) {
+                /* Find the culprit: each op alone, in its own transaction. */
+                for (size_t i = 0; i < n; i++)
+                        while (run_pipeline(ps, &ops[i], 1))
+                                reconnect(ps);
+        }
+        for (size_t i = 0; i < n; i++)
+                if (ops[i]->rc)
+                        log_err("pg", "op %d for job %s failed: %s",
+                                (int)ops[i]->type,
+                                ops[i]->job_id ? ops[i]->job_id : "-",
+                                ops[i]->errstr);
+        deliver(ps, ops, n);
+}
+
+/* Take up to `batch` ops, waiting briefly for a batch to fill.
+ * Called with the lock held. */
+static size_t take_batch(pgsink_t *ps, struct pgop **ops)
+{
+        struct timespec until;
+        size_t n = 0;
+
+        if (ps->queued < (size_t)ps->batch && ps->batch_ms > 0 && !ps->stop) {
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += (long)ps->batch_ms * 1000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                        until.tv_sec++;
+                        until.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&ps->cond, &ps->lock, &until);
+        }
+        while (ps->q_head && n < (size_t)ps->batch) {
+                ops[n++] = ps->q_head;
+                ps->q_head = ps->q_head->next;
+                ps->queued--;
+        }
+        if (!ps->q_head)
+                ps->q_tail = NULL;
+        return n;
+}
+
+static void *sink_main(void *arg)
+{
+        pgsink_t *ps = arg;
+        struct pgop **ops = xcalloc((size_t)ps->batch, sizeof(*ops));
+
+        pthread_mutex_lock(&ps->lock);
+        for (;;) {
+                size_t n;
+
+                while (!ps->q_head && !ps->stop)
+                        pthread_cond_wait(&ps->cond, &ps->lock);
+                if (!ps->q_head && ps->stop)
+                        break;
+                n = take_batch(ps, ops);
+                pthread_mutex_unlock(&ps->lock);
+                if (n)
+                        run_batch(ps, ops, n);
+                pthread_mutex_lock(&ps->lock);
+        }
+        pthread_mutex_unlock(&ps->lock);
+        free(ops);
+        return NULL;
+}
+
+/* ---- API ---------------------------------------------------------------- */
+
+pgsink_t *pgsink_new(const char *dsn, const char *worker_id, int lease_s,
+                     int batch, int batch_ms, char *errstr,
+                     size_t errstr_size)
+{
+        pgsink_t *ps = xcalloc(1, sizeof(*ps));
+
+        ps->dsn = xstrdup(dsn);
+        ps->worker_id = xstrdup(worker_id);
+        snprintf(ps->lease_s, sizeof(ps->lease_s), "%d", lease_s);
+        ps->batch = batch;
+        ps->batch_ms = batch_ms;
+        ps->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        pthread_mutex_init(&ps->lock, NULL);
+        pthread_cond_init(&ps->cond, NULL);
+        if (ps->efd < 0) {
+                snprintf(errstr, errstr_size, "eventfd: %s", strerror(errno));
+                goto err_free;
+        }
+        if (connect_db(ps, errstr, errstr_size))
+                goto err_free;
+        if (pthread_create(&ps->thread, NULL, sink_main, ps)) {
+                snprintf(errstr, errstr_size, "cannot start the pg thread");
+                goto err_free;
+        }
+        return ps;
+err_free:
+        PQfinish(ps->conn);
+        if (ps->efd >= 0)
+                close(ps->efd);
+        pthread_mutex_destroy(&ps->lock);
+        pthread_cond_destroy(&ps->cond);
+        free(ps->dsn);
+        free(ps->worker_id);
+        free(ps);
+        return NULL;
+}
+
+void pgsink_destroy(pgsink_t *ps)
+{
+        struct pgop *op;
+
+        if (!ps)
+                return;
+        pthread_mutex_lock(&ps->lock);
+        ps->stop = 1;
+        pthread_cond_signal(&ps->cond);
+        pthread_mutex_unlock(&ps->lock);
+        pthread_join(ps->thread, NULL);
+        while ((op = ps->d_head)) {
+                ps->d_head = op->next;
+                pgop_destroy(op);
+        }
+        PQfinish(ps->conn);
+        close(ps->efd);
+        pthread_mutex_destroy(&ps->lock);
+        pthread_cond_destroy(&ps->cond);
+        free(ps->dsn);
+        free(ps->worker_id);
+        free(ps);
+}
+
+void pgsink_submit(pgsink_t *ps, struct pgop *op)
+{
+        op->next = NULL;
+        pthread_mutex_lock(&ps->lock);
+        if (ps->q_tail)
+                ps->q_tail->next = op;
+        else
+                ps->q_head = op;
+        ps->q_tail = op;
+        ps->queued++;
+        ps->pending++;
+        if (ps->queued == 1 || ps->queued >= (size_t)ps->batch)
+                pthread_cond_signal(&ps->cond);
+        pthread_mutex_unlock(&ps->lock);
+}
+
+int pgsink_fd(const pgsink_t *ps)
+{
+        return ps->efd;
+}
+
+struct pgop *pgsink_take_done(pgsink_t *ps)
+{
+        struct pgop *list;
+        uint64_t v;
+        size_t n = 0;
+
+        if (read(ps->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                log_err("pg", "eventfd read: %s", strerror(errno));
+        pthread_mutex_lock(&ps->lock);
+        list = ps->d_head;
+        ps->d_head = ps->d_tail = NULL;
+        for (struct pgop *op = list; op; op = op->next)
+                n++;
+        ps->pending -= n;
+        pthread_mutex_unlock(&ps->lock);
+        return list;
+}
+
+size_t pgsink_pending(pgsink_t *ps)
+{
+        size_t n;
+
+        pthread_mutex_lock(&ps->lock);
+        n = ps->pending;
+        pthread_mutex_unlock(&ps->lock);
+        return n;
+}
+
+void pgsink_counters(pgsink_t *ps, uint64_t *batches, uint64_t *ops)
+{
+        pthread_mutex_lock(&ps->lock);
+        *batches = ps->n_batches;
+        *ops = ps->n_ops;
+        pthread_mutex_unlock(&ps->lock);
+}

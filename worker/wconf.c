@@ -1,0 +1,472 @@
+/* The worker's configuration; see wconf.h. */
+#include "wconf.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "log.h"
+#include "xmem.h"
+
+#define W(f) offsetof(struct wconf, f)
+#define P(f) offsetof(struct wprovider, f)
+#define MAX_CHILDREN 256
+#define MAX_KEYS 64
+
+static const struct conf_def worker_defs[] = {
+        {"worker.id", CONF_STR, W(worker_id), 1, 0, NULL, 0,
+         "worker identity in leases and attempts (default host:pid)"},
+        {"worker.group_id", CONF_STR, W(group_id), 1, 0, "genq-workers", 0,
+         "Kafka consumer group"},
+        {"worker.kinds", CONF_STR, W(kinds), 1, 0, "chat,image,video,stt,tts",
+         0, "job kinds (topics) this worker consumes"},
+        {"worker.max_inflight", CONF_INT, W(max_inflight), 1, 100000, "2000",
+         0, "jobs in flight before partitions are paused"},
+        {"worker.low_water", CONF_INT, W(low_water), 0, 100000, "1500", 0,
+         "resume paused partitions below this many jobs in flight"},
+        {"worker.lease_s", CONF_INT, W(lease_s), 10, 86400, "120", 0,
+         "job lease; renewed while running, re-driven by others if it "
+         "expires"},
+        {"worker.grace_s", CONF_INT, W(grace_s), 0, 3600, "30", 0,
+         "on SIGTERM, how long in-flight calls may finish"},
+        {"worker.pg_batch", CONF_INT, W(pg_batch), 1, 10000, "128", 0,
+         "Postgres writes per transaction, at most"},
+        {"worker.pg_batch_ms", CONF_INT, W(pg_batch_ms), 0, 1000, "2", 0,
+         "how long a write may wait for its batch to fill"},
+        {"worker.backoff_base_ms", CONF_INT, W(backoff_base_ms), 1, 600000,
+         "200", 1, "first retry delay ceiling (full jitter)"},
+        {"worker.backoff_cap_ms", CONF_INT, W(backoff_cap_ms), 1, 3600000,
+         "20000", 1, "largest retry delay ceiling"},
+        {"worker.retry_hint_max_ms", CONF_INT, W(retry_hint_max_ms), 0,
+         3600000, "30000", 1,
+         "a longer Retry-After means fall back instead of waiting"},
+        {"worker.http_max_conns", CONF_INT, W(http_max_conns), 1, 100000,
+         "10000", 0, "open HTTP connections at most (all providers)"},
+        {"worker.sweep_interval_s", CONF_INT, W(sweep_interval_s), 1, 3600,
+         "10", 1, "how often expired job leases are looked for"},
+        {"worker.stats_interval_s", CONF_INT, W(stats_interval_s), 0, 3600,
+         "10", 1, "seconds between stats log lines (0 = off)"},
+        {"worker.max_result_bytes", CONF_INT, W(max_result_bytes), 1024,
+         1 << 30, "4194304", 0, "provider response size limit"},
+        {NULL, CONF_END, 0, 0, 0, NULL, 0, NULL},
+};
+
+static const struct conf_def provider_defs[] = {
+        {"adapter", CONF_STR, P(adapter), 1, 0, NULL, 0,
+         "API family (openai_chat, ...)"},
+        {"base_url", CONF_STR, P(base_url), 1, 0, NULL, 0,
+         "base URL, e.g. https://api.openai.com/v1"},
+        {"model", CONF_STR, P(model), 1, 0, NULL, 0,
+         "default model when the job gives none"},
+        {"api_key_env", CONF_STR, P(api_key_env), 1, 0, NULL, 0,
+         "environment variables holding keys (comma list = key pool)"},
+        {"api_key_file", CONF_STR, P(api_key_file), 1, 0, NULL, 0,
+         "file with one key per line (alternative to api_key_env)"},
+        {"extra_body", CONF_STR, P(extra_body), 1, 0, NULL, 0,
+         "JSON object merged into every request body"},
+        {"retired", CONF_STR, P(retired), 1, 0, NULL, 0,
+         "\"YYYY-MM-DD: reason\": the service is gone; never called"},
+        {"enabled", CONF_BOOL, P(enabled), 1, 0, "true", 1,
+         "false = skip this provider"},
+        {"timeout_ms", CONF_INT, P(timeout_ms), 100, 3600000, "60000", 1,
+         "whole-request timeout"},
+        {"max_retries", CONF_INT, P(max_retries), 0, 100, "2", 1,
+         "retry_later tries on this provider before falling back"},
+        {"price.unit", CONF_STR, P(price_unit), 1, 0, "1k_tokens", 0,
+         "pricing unit"},
+        {"price.input_credits", CONF_STR, P(price_in_credits), 1, 0, NULL, 0,
+         "tenant price in credits per input unit (required)"},
+        {"price.output_credits", CONF_STR, P(price_out_credits), 1, 0, NULL,
+         0, "tenant price in credits per output unit (required)"},
+        {"price.input_usd", CONF_STR, P(price_in_usd), 1, 0, NULL, 0,
+         "provider cost in USD per input unit (required)"},
+        {"price.output_usd", CONF_STR, P(price_out_usd), 1, 0, NULL, 0,
+         "provider cost in USD per output unit (required)"},
+        {NULL, CONF_END, 0, 0, 0, NULL, 0, NULL},
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* Split "a, b,c" into a malloc'd NULL-terminated array of trimmed words. */
+static char **split_list(const char *s, size_t *np)
+{
+        char **v = NULL;
+        size_t n = 0;
+
+        while (s && *s) {
+                size_t len;
+
+                while (*s == ',' || isspace((unsigned char)*s))
+                        s++;
+                len = strcspn(s, ",");
+                while (len > 0 && isspace((unsigned char)s[len - 1]))
+                        len--;
+                if (len > 0) {
+                        v = xrealloc(v, (n + 2) * sizeof(*v));
+                        v[n++] = xstrndup(s, len);
+                        v[n] = NULL;
+                }
+                s += strcspn(s, ",");
+        }
+        *np = n;
+        return v;
+}
+
+static void free_list(char **v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+/* Exact decimal: digits with an optional fraction, nothing else. */
+static int decimal_ok(const char *s)
+{
+        int digits = 0, dot = 0;
+
+        for (; s && *s; s++) {
+                if (isdigit((unsigned char)*s))
+                        digits++;
+                else if (*s == '.' && !dot)
+                        dot = 1;
+                else
+                        return 0;
+        }
+        return digits > 0;
+}
+
+static int where_err(conf_t *c, const char *key, char *e, size_t es,
+                     const char *msg)
+{
+        const char *where = conf_origin(c, key);
+
+        snprintf(e, es, "%s: %s: %s", where ? where : "config", key, msg);
+        return -1;
+}
+
+/* ---- keys --------------------------------------------------------------- */
+
+static void add_key(struct wprovider *p, const char *id, const char *secret)
+{
+        p->keys = xrealloc(p->keys, (p->n_keys + 1) * sizeof(*p->keys));
+        p->keys[p->n_keys].id = xstrdup(id);
+        p->keys[p->n_keys].secret = xstrdup(secret);
+        p->n_keys++;
+}
+
+static int keys_from_env(conf_t *c, struct wprovider *p, char *e, size_t es)
+{
+        char key[300], id[300], msg[300];
+        size_t n;
+        char **names = split_list(p->api_key_env, &n);
+        int rc = 0;
+
+        snprintf(key, sizeof(key), "providers.%s.api_key_env", p->name);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+                const char *v = getenv(names[i]);
+
+                if (!v || !*v) {
+                        snprintf(msg, sizeof(msg),
+                                 "environment variable %s is not set",
+                                 names[i]);
+                        rc = where_err(c, key, e, es, msg);
+                        break;
+                }
+                snprintf(id, sizeof(id), "env:%s", names[i]);
+                add_key(p, id, v);
+        }
+        free_list(names, n);
+        return rc;
+}
+
+static int keys_from_file(conf_t *c, struct wprovider *p, char *e, size_t es)
+{
+        char key[300], id[600], line[4096];
+        FILE *fp = fopen(p->api_key_file, "r");
+        int lineno = 0;
+
+        snprintf(key, sizeof(key), "providers.%s.api_key_file", p->name);
+        if (!fp)
+                return where_err(c, key, e, es, "cannot open the key file");
+        while (fgets(line, sizeof(line), fp) && p->n_keys < MAX_KEYS) {
+                line[strcspn(line, "\r\n")] = '\0';
+                lineno++;
+                if (!line[0] || line[0] == '#')
+                        continue;
+                snprintf(id, sizeof(id), "file:%s#%d", p->api_key_file,
+                         lineno);
+                add_key(p, id, line);
+        }
+        fclose(fp);
+        explicit_bzero(line, sizeof(line));
+        return 0;
+}
+
+/* ---- providers ---------------------------------------------------------- */
+
+static int check_prices(conf_t *c, struct wprovider *p, char *e, size_t es)
+{
+        const struct {
+                const char *name;
+                const char *val;
+        } prices[] = {
+                {"price.input_credits", p->price_in_credits},
+                {"price.output_credits", p->price_out_credits},
+                {"price.input_usd", p->price_in_usd},
+                {"price.output_usd", p->price_out_usd},
+        };
+        char key[300];
+
+        for (size_t i = 0; i < 4; i++) {
+                snprintf(key, sizeof(key), "providers.%s.%s", p->name,
+                         prices[i].name);
+                if (!prices[i].val)
+                        return where_err(c, key, e, es,
+                                         "required: a job is never billed as "
+                                         "zero by omission (write \"0\" for "
+                                         "a free provider)");
+                if (!decimal_ok(prices[i].val))
+                        return where_err(c, key, e, es,
+                                         "must be a plain decimal like "
+                                         "0.15");
+        }
+        return 0;
+}
+
+static int check_provider(conf_t *c, struct wprovider *p, char *e, size_t es)
+{
+        char key[300], msg[300];
+
+        snprintf(key, sizeof(key), "providers.%s.adapter", p->name);
+        if (!p->adapter)
+                return where_err(c, key, e, es, "required");
+        p->ops = provider_ops_find(p->adapter);
+        if (!p->ops) {
+                snprintf(msg, sizeof(msg), "unknown adapter \"%s\"",
+                         p->adapter);
+                return where_err(c, key, e, es, msg);
+        }
+        snprintf(key, sizeof(key), "providers.%s.base_url", p->name);
+        if (!p->base_url || (strncmp(p->base_url, "http://", 7) &&
+                             strncmp(p->base_url, "https://", 8)))
+                return where_err(c, key, e, es,
+                                 "required, an http:// or https:// URL");
+        if (check_prices(c, p, e, es))
+                return -1;
+        if (p->retired || !p->enabled)
+                return 0; /* never called: no keys needed */
+        if (p->api_key_env && keys_from_env(c, p, e, es))
+                return -1;
+        if (p->api_key_file && keys_from_file(c, p, e, es))
+                return -1;
+        snprintf(key, sizeof(key), "providers.%s", p->name);
+        if (p->n_keys == 0)
+                return where_err(c, key, e, es,
+                                 "needs api_key_env or api_key_file");
+        return 0;
+}
+
+static int load_provider(conf_t *c, struct wconf *w, struct wprovider *p,
+                         const char *name, char *e, size_t es)
+{
+        char prefix[300];
+
+        p->name = xstrdup(name);
+        snprintf(prefix, sizeof(prefix), "providers.%s.", name);
+        if (conf_bind(c, prefix, provider_defs, p, e, es) ||
+            check_provider(c, p, e, es))
+                return -1;
+        p->pcfg = (struct provider_cfg){
+                .name = p->name,
+                .adapter = p->adapter,
+                .base_url = p->base_url,
+                .model = p->model,
+                .extra_body = p->extra_body,
+                .max_body_bytes = (size_t)w->max_result_bytes,
+        };
+        return 0;
+}
+
+static void clear_provider(struct wprovider *p)
+{
+        for (size_t i = 0; i < p->n_keys; i++) {
+                explicit_bzero(p->keys[i].secret, strlen(p->keys[i].secret));
+                free(p->keys[i].secret);
+                free(p->keys[i].id);
+        }
+        free(p->keys);
+        conf_free_struct(provider_defs, p);
+        free(p->name);
+}
+
+static int load_providers(conf_t *c, struct wconf *w, char *e, size_t es)
+{
+        const char *names[MAX_CHILDREN];
+        size_t n = conf_children(c, "providers.", names, MAX_CHILDREN);
+
+        w->providers = xcalloc(n, sizeof(*w->providers));
+        for (size_t i = 0; i < n; i++) {
+                w->n_providers++;
+                if (load_provider(c, w, &w->providers[i], names[i], e, es))
+                        return -1;
+        }
+        return 0;
+}
+
+/* ---- routes ------------------------------------------------------------- */
+
+static int load_route(conf_t *c, struct wconf *w, const char *kind,
+                      const char *name, char *e, size_t es)
+{
+        char key[300], msg[300];
+        struct wroute *r;
+        const char *val;
+
+        snprintf(key, sizeof(key), "routes.%s.%s", kind, name);
+        val = conf_get(c, key);
+        if (!val)
+                return where_err(c, key, e, es, "expected a provider list");
+        w->routes = xrealloc(w->routes, (w->n_routes + 1) * sizeof(*w->routes));
+        r = &w->routes[w->n_routes++];
+        r->kind = xstrdup(kind);
+        r->name = xstrdup(name);
+        r->providers = split_list(val, &r->n_providers);
+        if (r->n_providers == 0)
+                return where_err(c, key, e, es, "empty provider list");
+        for (size_t i = 0; i < r->n_providers; i++) {
+                struct wprovider *p = wconf_provider(w, r->providers[i]);
+
+                if (!p) {
+                        snprintf(msg, sizeof(msg), "unknown provider \"%s\"",
+                                 r->providers[i]);
+                        return where_err(c, key, e, es, msg);
+                }
+                if (p->ops->kind != codec_kind_parse(kind)) {
+                        snprintf(msg, sizeof(msg),
+                                 "provider \"%s\" (adapter %s) does not serve "
+                                 "%s jobs",
+                                 p->name, p->adapter, kind);
+                        return where_err(c, key, e, es, msg);
+                }
+        }
+        return 0;
+}
+
+static int load_routes(conf_t *c, struct wconf *w, char *e, size_t es)
+{
+        const char *kinds[16], *names[MAX_CHILDREN];
+        size_t nk = conf_children(c, "routes.", kinds, 16);
+        char prefix[64], key[64];
+
+        for (size_t k = 0; k < nk; k++) {
+                size_t nn;
+
+                snprintf(key, sizeof(key), "routes.%s", kinds[k]);
+                if (codec_kind_parse(kinds[k]) ==
+                    GENQ__V1__KIND__KIND_UNSPECIFIED)
+                        return where_err(c, key, e, es,
+                                         "not a job kind (chat, image, "
+                                         "video, stt, tts)");
+                snprintf(prefix, sizeof(prefix), "routes.%s.", kinds[k]);
+                nn = conf_children(c, prefix, names, MAX_CHILDREN);
+                for (size_t i = 0; i < nn; i++)
+                        if (load_route(c, w, kinds[k], names[i], e, es))
+                                return -1;
+        }
+        return 0;
+}
+
+/* ---- top level ---------------------------------------------------------- */
+
+static void default_worker_id(struct wconf *w)
+{
+        char host[128], id[200];
+
+        if (w->worker_id)
+                return;
+        if (gethostname(host, sizeof(host)))
+                snprintf(host, sizeof(host), "host");
+        host[sizeof(host) - 1] = '\0';
+        snprintf(id, sizeof(id), "%s:%d", host, (int)getpid());
+        w->worker_id = xstrdup(id);
+}
+
+int wconf_load(conf_t *c, struct wconf *w, char *errstr, size_t errstr_size)
+{
+        memset(w, 0, sizeof(*w));
+        if (gconf_bind(c, &w->g, errstr, errstr_size) ||
+            conf_bind(c, "", worker_defs, w, errstr, errstr_size) ||
+            load_providers(c, w, errstr, errstr_size) ||
+            load_routes(c, w, errstr, errstr_size))
+                goto err_clear;
+        if (w->low_water >= w->max_inflight)
+                w->low_water = w->max_inflight * 3 / 4;
+        default_worker_id(w);
+        return 0;
+err_clear:
+        wconf_clear(w);
+        return -1;
+}
+
+void wconf_clear(struct wconf *w)
+{
+        for (size_t i = 0; i < w->n_providers; i++)
+                clear_provider(&w->providers[i]);
+        free(w->providers);
+        for (size_t i = 0; i < w->n_routes; i++) {
+                free(w->routes[i].kind);
+                free(w->routes[i].name);
+                free_list(w->routes[i].providers, w->routes[i].n_providers);
+        }
+        free(w->routes);
+        conf_free_struct(worker_defs, w);
+        gconf_clear(&w->g);
+        memset(w, 0, sizeof(*w));
+}
+
+struct wprovider *wconf_provider(struct wconf *w, const char *name)
+{
+        for (size_t i = 0; i < w->n_providers; i++)
+                if (!strcmp(w->providers[i].name, name))
+                        return &w->providers[i];
+        return NULL;
+}
+
+const struct wroute *wconf_route(const struct wconf *w, const char *kind,
+                                 const char *name)
+{
+        const struct wroute *dflt = NULL;
+
+        for (size_t i = 0; i < w->n_routes; i++) {
+                const struct wroute *r = &w->routes[i];
+
+                if (strcmp(r->kind, kind))
+                        continue;
+                if (name && *name && !strcmp(r->name, name))
+                        return r;
+                if (!strcmp(r->name, "default"))
+                        dflt = r;
+        }
+        return dflt;
+}
+
+void wconf_write_docs(void *fp)
+{
+        fputs("# genq configuration\n\nGenerated by `make docs` from the "
+              "tables in common/gconf.c and worker/wconf.c.  Every key can "
+              "also be set in the environment as GENQ_<KEY> (dots become "
+              "underscores, upper case) or with `-X key=value`.  Keys under "
+              "`kafka.` that are not listed pass straight to librdkafka.\n",
+              fp);
+        conf_write_docs("Shared settings", gconf_defs, fp);
+        conf_write_docs("Worker", worker_defs, fp);
+        conf_write_docs("Providers (`providers.<name>.<key>`)",
+                        provider_defs, fp);
+        fputs("\n## Routes\n\n`routes.<kind>.<name>: [provider, ...]` — "
+              "providers tried in order; `default` is used when a job names "
+              "no route.\n",
+              fp);
+}

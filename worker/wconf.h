@@ -1,0 +1,104 @@
+/**
+ * @file wconf.h
+ * @brief The worker's configuration: shared settings (gconf), worker
+ *        tuning, providers and routes, bound from the YAML file by tables.
+ *
+ * Providers are a mapping keyed by name (`providers.openai.base_url`);
+ * routes map kind and route name to a provider list
+ * (`routes.chat.default: [groq, openai]`).  API keys are read here from
+ * the environment variables (or files) the config names, and from then
+ * on are only referred to by key id (the variable's name).
+ */
+#ifndef GENQ_WCONF_H
+#define GENQ_WCONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "gconf.h"
+#include "provider.h"
+
+struct wkey {
+        char *id;      /**< "env:OPENAI_API_KEY" or "file:/path#2": loggable */
+        char *secret;  /**< the key itself: never logged or stored */
+};
+
+struct wprovider {
+        char *name;            /**< the mapping key */
+        char *adapter;         /**< provider_ops name */
+        char *base_url;
+        char *model;
+        char *api_key_env;     /**< comma list of environment variables */
+        char *api_key_file;    /**< file with one key per line */
+        char *extra_body;      /**< JSON object merged into requests */
+        char *retired;         /**< "YYYY-MM-DD: why"; skipped if set */
+        int enabled;
+        int64_t timeout_ms;
+        int64_t max_retries;   /**< retry_later tries before falling back */
+        int64_t max_body_bytes;
+        /* Prices as exact decimal strings (never billed as zero: a
+         * missing price is a config error, an explicit "0" is free). */
+        char *price_unit;      /**< "1k_tokens" for chat */
+        char *price_in_credits, *price_out_credits;
+        char *price_in_usd, *price_out_usd;
+
+        struct wkey *keys;     /**< resolved pool */
+        size_t n_keys;
+        const struct provider_ops *ops;
+        struct provider_cfg pcfg; /**< view handed to the adapter */
+};
+
+struct wroute {
+        char *kind;            /**< "chat" ... */
+        char *name;            /**< "default", "bulk" ... */
+        char **providers;      /**< names, in priority order */
+        size_t n_providers;
+};
+
+struct wconf {
+        struct gconf g;
+        char *worker_id;       /**< default host:pid */
+        char *group_id;
+        char *kinds;           /**< comma list of kinds to consume */
+        int64_t max_inflight;
+        int64_t low_water;
+        int64_t lease_s;
+        int64_t grace_s;
+        int64_t pg_batch;
+        int64_t pg_batch_ms;
+        int64_t backoff_base_ms;
+        int64_t backoff_cap_ms;
+        int64_t retry_hint_max_ms;
+        int64_t http_max_conns;
+        int64_t sweep_interval_s;
+        int64_t stats_interval_s;
+        int64_t max_result_bytes;
+
+        struct wprovider *providers;
+        size_t n_providers;
+        struct wroute *routes;
+        size_t n_routes;
+};
+
+/**
+ * @brief Load and validate everything from \p c (already holding the file
+ *        and -X overrides).  @returns 0 or -1 with `file:line: key: ...`.
+ * @remark on failure \p w is cleared; free with wconf_clear on success.
+ */
+int wconf_load(conf_t *c, struct wconf *w, char *errstr, size_t errstr_size);
+
+/** @brief Free everything in \p w. */
+void wconf_clear(struct wconf *w);
+
+/** @brief The provider named \p name, or NULL (disabled ones too). */
+struct wprovider *wconf_provider(struct wconf *w, const char *name);
+
+/** @brief Route \p name of \p kind, or the kind's "default", or NULL. */
+const struct wroute *wconf_route(const struct wconf *w, const char *kind,
+                                 const char *name);
+
+/** @brief Markdown tables of every setting, for CONFIGURATION.md. */
+void wconf_write_docs(void *fp);
+
+#endif
