@@ -1,0 +1,155 @@
+/* The /_fake/ control plane; see fpctl.h. */
+#include "fpctl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fpprov.h"
+#include "xmem.h"
+
+typedef void(ctl_fn)(const struct fpctl_env *env, fpprov_t *p,
+                     const struct fp_call *call, struct fp_resp *resp);
+
+static void ctl_error(struct fp_resp *resp, unsigned status,
+                      const char *msg)
+{
+        fpresp_json(resp, status, json_pack("{s:s}", "error", msg),
+                    JSON_COMPACT);
+}
+
+static void ctl_ok(struct fp_resp *resp)
+{
+        fpresp_json(resp, 200, json_pack("{s:b}", "ok", 1), JSON_COMPACT);
+}
+
+static void ctl_ping(const struct fpctl_env *env, fpprov_t *p,
+                     const struct fp_call *call, struct fp_resp *resp)
+{
+        ctl_ok(resp);
+}
+
+static void ctl_reset_all(const struct fpctl_env *env, fpprov_t *p,
+                          const struct fp_call *call, struct fp_resp *resp)
+{
+        size_t i;
+
+        for (i = 0; i < env->nprovs; i++)
+                fpprov_reset(env->provs[i]);
+        ctl_ok(resp);
+}
+
+static void ctl_stats_all(const struct fpctl_env *env, fpprov_t *p,
+                          const struct fp_call *call, struct fp_resp *resp)
+{
+        json_t *o = json_object();
+        size_t i;
+
+        for (i = 0; i < env->nprovs; i++)
+                json_object_set_new(o, fpprov_name(env->provs[i]),
+                                    fpprov_stats(env->provs[i]));
+        fpresp_json(resp, 200, o, JSON_COMPACT);
+}
+
+static void ctl_reset(const struct fpctl_env *env, fpprov_t *p,
+                      const struct fp_call *call, struct fp_resp *resp)
+{
+        fpprov_reset(p);
+        ctl_ok(resp);
+}
+
+static void ctl_stats(const struct fpctl_env *env, fpprov_t *p,
+                      const struct fp_call *call, struct fp_resp *resp)
+{
+        fpresp_json(resp, 200, fpprov_stats(p), JSON_COMPACT);
+}
+
+static void ctl_script(const struct fpctl_env *env, fpprov_t *p,
+                       const struct fp_call *call, struct fp_resp *resp)
+{
+        char errstr[512];
+
+        if (fpprov_script(p, call->json, errstr, sizeof(errstr)) == -1)
+                ctl_error(resp, 400, errstr);
+        else
+                ctl_ok(resp);
+}
+
+static void ctl_config(const struct fpctl_env *env, fpprov_t *p,
+                       const struct fp_call *call, struct fp_resp *resp)
+{
+        char errstr[512];
+
+        if (fpprov_config(p, call->json, errstr, sizeof(errstr)) == -1)
+                ctl_error(resp, 400, errstr);
+        else
+                ctl_ok(resp);
+}
+
+static void ctl_requests(const struct fpctl_env *env, fpprov_t *p,
+                         const struct fp_call *call, struct fp_resp *resp)
+{
+        const char *s = fakeprov_query(call, "last");
+        char *end = NULL, *arr;
+        long last = FPPROV_RING;
+        size_t len;
+
+        if (s) {
+                last = strtol(s, &end, 10);
+                if (!*s || *end || last < 0) {
+                        ctl_error(resp, 400, "last must be an integer >= 0");
+                        return;
+                }
+        }
+        arr = fpprov_requests(p, (size_t)last, &len);
+        fpresp_set_owned(resp, 200, arr, len); /* arr owned by resp now */
+}
+
+static const struct {
+        const char *method;
+        const char *action;
+        int per_provider;  /**< path is <provider>/<action> */
+        ctl_fn *fn;
+} cmds[] = {
+        {"GET", "ping", 0, ctl_ping},
+        {"POST", "reset", 0, ctl_reset_all},
+        {"GET", "stats", 0, ctl_stats_all},
+        {"POST", "reset", 1, ctl_reset},
+        {"GET", "stats", 1, ctl_stats},
+        {"POST", "script", 1, ctl_script},
+        {"POST", "config", 1, ctl_config},
+        {"GET", "requests", 1, ctl_requests},
+};
+
+void fpctl_handle(const struct fpctl_env *env, const struct fp_call *call,
+                  struct fp_resp *resp)
+{
+        const char *slash = strchr(call->path, '/');
+        const char *action = slash ? slash + 1 : call->path;
+        fpprov_t *p = NULL;
+        int method_seen = 0;
+        size_t i;
+
+        if (slash) {
+                p = fpprov_find(env->provs, env->nprovs, call->path,
+                                (size_t)(slash - call->path));
+                if (!p) {
+                        ctl_error(resp, 404, "no such provider");
+                        return;
+                }
+        }
+        for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+                if (cmds[i].per_provider != !!p ||
+                    strcmp(cmds[i].action, action))
+                        continue;
+                method_seen = 1;
+                if (!strcmp(cmds[i].method, call->method)) {
+                        cmds[i].fn(env, p, call, resp);
+                        return;
+                }
+        }
+        if (method_seen)
+                ctl_error(resp, 405, "method not allowed");
+        else
+                ctl_error(resp, 404, "unknown control path");
+}
