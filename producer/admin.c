@@ -98,9 +98,14 @@ static int create_topics(rd_kafka_t *rk, const struct gconf *g, int parts,
         size_t n = topic_names(g, names);
         int failed;
 
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 nt[i] = rd_kafka_NewTopic_new(names[i], parts, repl, errstr,
                                               sizeof(errstr));
+                /* Room for a job at CODEC_MAX_JOB_BYTES plus headers: the
+                 * broker's default (~1 MB) is just below it. */
+                rd_kafka_NewTopic_set_config(nt[i], "max.message.bytes",
+                                             "1200000");
+        }
         rd_kafka_CreateTopics(rk, nt, n, NULL, q);
         ev = rd_kafka_queue_poll(q, ADMIN_TIMEOUT_MS);
         rd_kafka_NewTopic_destroy_array(nt, n);

@@ -15,5 +15,7 @@ int cmd_produce_raw(int argc, char **argv); /**< submit.c */
 int cmd_topics(int argc, char **argv);      /**< admin.c */
 int cmd_migrate(int argc, char **argv);     /**< migrate.c */
 int cmd_report(int argc, char **argv);      /**< report.c */
+int cmd_tail(int argc, char **argv);        /**< tools.c */
+int cmd_encode(int argc, char **argv);      /**< tools.c */
 
 #endif

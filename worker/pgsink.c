@@ -66,7 +66,7 @@ static const char *stmt_sql[N_STMTS] = {
         /* A job is ours if nobody holds a live lease on it (or we do: a
          * redelivery to this same worker, deduplicated by the engine). */
         [S_LEASE] = "UPDATE jobs SET state = 'running', lease_owner = $2, "
-                    "lease_until = now() + make_interval(secs => $3), "
+                    "lease_until = now() + make_interval(secs => $3::int), "
                     "runs = runs + 1, started_at = coalesce(started_at, now()) "
                     "WHERE job_id = $1 AND state IN ('queued', 'running') "
                     "AND (lease_owner IS NULL OR lease_owner = $2 "
@@ -80,43 +80,46 @@ static const char *stmt_sql[N_STMTS] = {
         /* One statement: the final state only if we still hold the lease;
          * result and charge only then; attempts always (they happened). */
         [S_FINISH] =
-                "WITH j AS (UPDATE jobs SET state = $3, finished_at = now(), "
-                "provider = $4, model = $5, attempts = attempts + $6, "
-                "error_class = $7, error = $8, lease_owner = NULL, "
-                "lease_until = NULL WHERE job_id = $1 AND lease_owner = $2 "
+                "WITH j AS (UPDATE jobs SET state = $3::text, "
+                "finished_at = now(), provider = $4::text, model = $5::text, "
+                "attempts = attempts + $6::int, error_class = $7::text, "
+                "error = $8::text, lease_owner = NULL, lease_until = NULL "
+                "WHERE job_id = $1::text AND lease_owner = $2::text "
                 "AND state = 'running' "
                 "RETURNING job_id, tenant_id, kind, accepted_at), "
                 "a AS (INSERT INTO attempts (job_id, attempt_no, provider, "
                 "key_id, model, http_status, outcome, error, latency_ms, "
-                "worker, started_at) SELECT $1, x.no, x.provider, x.key_id, "
-                "x.model, x.status, x.outcome, x.error, x.latency_ms, $2, "
-                "to_timestamp(x.started_ms / 1000.0) FROM "
-                "jsonb_to_recordset($9::jsonb) AS x(no int, provider text, "
-                "key_id text, model text, status int, outcome text, "
-                "error text, latency_ms int, started_ms bigint)), "
-                "r AS (INSERT INTO results (job_id, provider, model, "
+                "worker, started_at) SELECT $1::text, x.no, x.provider, "
+                "x.key_id, x.model, x.status, x.outcome, x.error, "
+                "x.latency_ms, $2::text, to_timestamp(x.started_ms / 1000.0) "
+                "FROM jsonb_to_recordset($9::jsonb) AS x(no int, "
+                "provider text, key_id text, model text, status int, "
+                "outcome text, error text, latency_ms int, started_ms bigint)),"
+                " r AS (INSERT INTO results (job_id, provider, model, "
                 "content_type, text_content, finish_reason, input_tokens, "
-                "output_tokens, units, unit, usage) SELECT job_id, $4, $5, "
-                "'text/plain', $10, $11, $12, $13, $12 + $13, 'tokens', "
-                "$14::jsonb FROM j WHERE $3 = 'succeeded' "
+                "output_tokens, units, unit, usage) SELECT job_id, $4::text, "
+                "$5::text, 'text/plain', $10::text, $11::text, $12::bigint, "
+                "$13::bigint, $12::bigint + $13::bigint, 'tokens', "
+                "$14::jsonb FROM j WHERE $3::text = 'succeeded' "
                 "ON CONFLICT (job_id) DO NOTHING), "
                 "l AS (INSERT INTO credit_ledger (job_id, tenant_id, "
                 "entry_type, credits, usd, kind, provider, model, unit, "
                 "units, price_snapshot, job_accepted_at) "
                 "SELECT job_id, tenant_id, 'charge', "
-                "round(($12::numeric * (p->>'input_credits')::numeric + "
-                "$13::numeric * (p->>'output_credits')::numeric) / "
+                "round(($12::bigint * (p->>'input_credits')::numeric + "
+                "$13::bigint * (p->>'output_credits')::numeric) / "
                 "(p->>'per')::numeric, 6), "
-                "round(($12::numeric * (p->>'input_usd')::numeric + "
-                "$13::numeric * (p->>'output_usd')::numeric) / "
+                "round(($12::bigint * (p->>'input_usd')::numeric + "
+                "$13::bigint * (p->>'output_usd')::numeric) / "
                 "(p->>'per')::numeric, 8), "
-                "kind, $4, $5, 'tokens', $12 + $13, p, accepted_at "
+                "kind, $4::text, $5::text, 'tokens', "
+                "$12::bigint + $13::bigint, p, accepted_at "
                 "FROM j, (SELECT $15::jsonb AS p) s "
-                "WHERE $3 = 'succeeded' AND p IS NOT NULL "
+                "WHERE $3::text = 'succeeded' AND p IS NOT NULL "
                 "ON CONFLICT DO NOTHING) "
                 "SELECT count(*) FROM j",
         [S_RENEW] = "UPDATE jobs SET lease_until = now() + "
-                    "make_interval(secs => $2) "
+                    "make_interval(secs => $2::int) "
                     "WHERE lease_owner = $1 AND state = 'running'",
         [S_RELEASE] = "UPDATE jobs SET lease_owner = NULL, lease_until = NULL,"
                       " state = 'queued' WHERE lease_owner = $1 "
@@ -126,7 +129,7 @@ static const char *stmt_sql[N_STMTS] = {
          * rows another sweeper holds.  The 5 s guard leaves alone a job
          * whose first lease is being taken right now. */
         [S_SWEEP] = "UPDATE jobs SET lease_owner = $1, lease_until = now() + "
-                    "make_interval(secs => $2), runs = runs + 1, "
+                    "make_interval(secs => $2::int), runs = runs + 1, "
                     "state = 'running' WHERE job_id IN (SELECT job_id FROM "
                     "jobs WHERE state IN ('queued', 'running') AND "
                     "(lease_until IS NULL OR lease_until < now()) AND "
@@ -245,7 +248,7 @@ static void p_bin(struct params *p, const uint8_t *b, size_t n)
 
 static int send(pgsink_t *ps, enum stmt s, const struct params *p)
 {
-        char name[8];
+        char name[16];
 
         snprintf(name, sizeof(name), "s%d", (int)s);
         return PQsendQueryPrepared(ps->conn, name, p->n, p->v, p->len, p->fmt,
@@ -490,7 +493,7 @@ static int any_failed(struct pgop **ops, size_t n)
 static int prepare_all(pgsink_t *ps, char *errstr, size_t errstr_size)
 {
         for (int s = 0; s < N_STMTS; s++) {
-                char name[8];
+                char name[16];
                 PGresult *r;
 
                 snprintf(name, sizeof(name), "s%d", s);
