@@ -46,6 +46,11 @@ for t in tests/e2e/[0-9]*.sh; do
                 sed 's/^/    /' "$E2E_OUT/test.log" | tail -n 40
         fi
 done
+kill "$FAKE_PID" 2>/dev/null; wait "$FAKE_PID" 2>/dev/null
+if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$OUT/fakeprov.log"; then
+        failed=$((failed + 1)); failures="$failures fakeprov(sanitizer)"
+        tail -n 40 "$OUT/fakeprov.log"
+fi
 [ -n "$failures" ] && echo "failed:$failures"
 echo "e2e: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

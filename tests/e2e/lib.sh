@@ -74,13 +74,23 @@ start_worker() {
         eval "WORKER_$name=$!"
 }
 
+# Stop every worker with SIGTERM.  A worker must drain and exit 0, and no
+# log may hold a sanitizer report: either fails the test.
 stop_workers() {
-        local p
+        local p rc bad=""
         for p in "${WORKER_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-        for p in "${WORKER_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+        for p in "${WORKER_PIDS[@]}"; do
+                rc=0; wait "$p" 2>/dev/null || rc=$?
+                [ "$rc" -eq 0 ] || bad="$bad pid $p exited $rc;"
+        done
         WORKER_PIDS=()
+        if grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" \
+                "$E2E_OUT"/worker*.log 2>/dev/null; then
+                bad="$bad sanitizer report in a worker log;"
+        fi
+        [ -z "$bad" ] || fail "workers:$bad"
 }
-trap stop_workers EXIT
+trap 'rc=$?; stop_workers; exit $rc' EXIT
 
 # wait_for DESCRIPTION TIMEOUT_S COMMAND...: poll until COMMAND succeeds.
 wait_for() {

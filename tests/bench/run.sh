@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# make bench: end-to-end throughput of one worker process on this box.
+# Prints figures; asserts nothing (timing belongs here, not in tests).
+#
+#   tests/bench/run.sh [BUILD]     env: BENCH_JOBS (default 20000)
+#
+# Everything shares the machine: broker, Postgres, the fake provider, the
+# producer and the worker.  Reported: wall time from the first message
+# consumed to the last job committed, jobs/s, the worker's CPU per job
+# (user+sys from /proc), its peak RSS, and the fake's request count.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN="$ROOT/${1:-build}"
+N=${BENCH_JOBS:-20000}
+cd "$ROOT"
+. .stack/env
+OUT="$ROOT/tests/out/bench"
+mkdir -p "$OUT"
+export FAKE_OPENAI_KEY=fake-key-openai FAKE_GROQ_KEY=fake-key-groq
+PREFIX="bench$$"
+export GENQ_KAFKA_TOPIC_PREFIX=$PREFIX GENQ_KAFKA_DLQ_TOPIC=$PREFIX.dlq \
+       GENQ_WORKER_GROUP_ID=$PREFIX GENQ_KAFKA_EVENTS_TOPIC=$PREFIX.events
+CFG="$ROOT/config/genq.fake.yaml"
+PORT=18090
+"$BIN/fakeprov" --port $PORT >"$OUT/fakeprov.log" 2>&1 &
+FAKE=$!
+trap 'kill $FAKE $WORKER 2>/dev/null; wait 2>/dev/null' EXIT
+WORKER=
+sed "s/127.0.0.1:18080/127.0.0.1:$PORT/" "$CFG" >"$OUT/genq.yaml"
+"$BIN/genq" topics create -c "$OUT/genq.yaml" >/dev/null
+psql -X -qtA "$GENQ_POSTGRES_DSN" -c "TRUNCATE tenants, jobs, attempts, tasks, results, credit_ledger CASCADE" 2>/dev/null >/dev/null
+
+# Jobs first, so the worker's run is pure consumption.
+for ((i = 0; i < N; i++)); do
+        printf '{"job_id":"b%s-%06d","tenant_id":"t%d","chat":{"messages":[{"role":"user","content":"benchmark prompt number %d"}]}}\n' \
+                "$$" "$i" $((i % 8)) "$i"
+done >"$OUT/jobs.jsonl"
+t0=$(date +%s.%N)
+"$BIN/genq" submit -c "$OUT/genq.yaml" -f "$OUT/jobs.jsonl" 2>"$OUT/submit.err" >/dev/null
+t1=$(date +%s.%N)
+
+"$BIN/genq-worker" -c "$OUT/genq.yaml" -X log.level=warn \
+        -X worker.max_inflight=4000 -X worker.low_water=3000 \
+        >"$OUT/worker.log" 2>&1 &
+WORKER=$!
+start=""
+peak_rss=0
+while :; do
+        done_n=$(psql -X -qtA "$GENQ_POSTGRES_DSN" -c "SELECT count(*) FROM jobs WHERE finished_at IS NOT NULL")
+        [ -z "$start" ] && [ "$done_n" -gt 0 ] && start=$(date +%s.%N)
+        rss=$(awk '/VmHWM/ {print $2}' /proc/$WORKER/status 2>/dev/null || echo 0)
+        [ "${rss:-0}" -gt "$peak_rss" ] && peak_rss=$rss
+        [ "$done_n" -ge "$N" ] && break
+        sleep 0.05
+done
+end=$(date +%s.%N)
+read -r ut st < <(awk '{print $14, $15}' /proc/$WORKER/stat)
+tck=$(getconf CLK_TCK)
+kill -TERM $WORKER; wait $WORKER || true; WORKER=
+reqs=$(curl -sf http://127.0.0.1:$PORT/_fake/stats | grep -o '"requests":[0-9]*' | awk -F: '{s += $2} END {print s + 0}')
+awk -v n="$N" -v s0="$t0" -v s1="$t1" -v a="$start" -v b="$end" \
+    -v ut="$ut" -v st="$st" -v tck="$tck" -v rss="$peak_rss" -v reqs="$reqs" 'BEGIN {
+        printf "bench: %d chat jobs, one worker, everything on this box\n", n
+        printf "  submit (genq submit, acks=all): %.2f s, %.0f jobs/s\n", s1 - s0, n / (s1 - s0)
+        printf "  end to end (consume, call, commit): %.2f s, %.0f jobs/s\n", b - a, n / (b - a)
+        printf "  worker CPU: %.1f us/job (user+sys, incl. start-up)\n", (ut + st) / tck * 1e6 / n
+        printf "  worker peak RSS: %.1f MiB\n", rss / 1024
+        printf "  fake provider requests: %s\n", reqs
+}'
