@@ -56,6 +56,9 @@ LIBCOMMON := $(BUILD)/libgenqcommon.a
 LIBGENQ   := $(BUILD)/libgenq.a
 BINS      := $(BUILD)/genq $(BUILD)/genq-worker $(BUILD)/fakeprov
 
+# Keep test objects between runs (make would delete them as intermediates).
+.SECONDARY:
+
 .PHONY: all clean test test-unit test-e2e asan demo up down setup bench docs \
         check-deps style-check
 all: check-deps $(BINS)

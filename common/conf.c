@@ -146,6 +146,8 @@ static int on_scalar(struct yctx *y, const char *s, int line)
                 return 0;
         }
         full_key(y, key, sizeof(key));
+        if (find(y->c, key))
+                return yerr(y, line, "duplicate key");
         snprintf(where, sizeof(where), "%s:%d", y->path, line);
         put(y->c, key, s, where);
         y->want_key = 1;
@@ -187,6 +189,8 @@ static int on_event(struct yctx *y, const yaml_event_t *ev)
         case YAML_SEQUENCE_END_EVENT:
                 y->in_seq = 0;
                 full_key(y, key, sizeof(key));
+                if (find(y->c, key))
+                        return yerr(y, y->seq_line, "duplicate key");
                 snprintf(where, sizeof(where), "%s:%d", y->path, y->seq_line);
                 put(y->c, key, y->seqbuf, where);
                 y->want_key = 1;
@@ -326,8 +330,11 @@ static int store(const struct conf_def *d, void *base, const char *key,
         case CONF_DOUBLE:
                 errno = 0;
                 dv = strtod(val, &end);
+                /* INT64 bounds always apply: the cast below is undefined
+                 * outside them, whatever the table's range says. */
                 if (errno || end == val || *end || !isfinite(dv) ||
-                    (d->type == CONF_INT && dv != floor(dv)) ||
+                    (d->type == CONF_INT &&
+                     (dv != floor(dv) || dv < -9.2e18 || dv > 9.2e18)) ||
                     (d->min <= d->max && (dv < d->min || dv > d->max)))
                         return range_err(d, where, key, val, e, es);
                 if (d->type == CONF_INT)
@@ -433,8 +440,25 @@ const char *conf_get(conf_t *c, const char *key)
 const char *conf_origin(conf_t *c, const char *key)
 {
         struct kv *kv = find(c, key);
+        char prefix[512];
+        char *dot;
 
-        return kv ? kv->where : NULL;
+        if (kv)
+                return kv->where;
+        /* A missing key: the place of its nearest enclosing section, so
+         * "providers.x.price.input_usd: required" still names a line. */
+        snprintf(prefix, sizeof(prefix), "%s", key);
+        while ((dot = strrchr(prefix, '.'))) {
+                size_t n;
+
+                dot[1] = '\0';
+                n = strlen(prefix);
+                for (size_t i = 0; i < c->n; i++)
+                        if (!strncmp(c->kv[i].key, prefix, n))
+                                return c->kv[i].where;
+                dot[0] = '\0';
+        }
+        return NULL;
 }
 
 int conf_each_unused(conf_t *c, const char *prefix,

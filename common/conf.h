@@ -100,8 +100,9 @@ int conf_each_unused(conf_t *c, const char *prefix,
  */
 int conf_check_unused(conf_t *c, char *errstr, size_t errstr_size);
 
-/** @brief Where \p key was set ("genq.yaml:12", "env GENQ_X", "-X"),
- *         or NULL. Borrowed. */
+/** @brief Where \p key was set ("genq.yaml:12", "env GENQ_X", "-X"); for
+ *         a key that is not set, where its nearest enclosing section is;
+ *         NULL if neither.  Borrowed. */
 const char *conf_origin(conf_t *c, const char *key);
 
 /**

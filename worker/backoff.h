@@ -30,8 +30,10 @@ int64_t backoff_delay_ms(const struct backoff_cfg *cfg, int attempt,
                          int64_t hint_ms, uint32_t rnd);
 
 /**
- * @brief Clamp \p delay_ms so now + delay stays before \p deadline_us
- *        (0 = no deadline).  @returns the delay, or -1 if no time is left.
+ * @brief Check that a retry after \p delay_ms still lands before
+ *        \p deadline_us (0 = no deadline).  A retry that would not is no
+ *        retry at all: the caller moves on to the next provider now.
+ * @returns \p delay_ms, or -1 if it does not fit.
  */
 int64_t backoff_fit_deadline(int64_t delay_ms, int64_t now_us,
                              int64_t deadline_us);

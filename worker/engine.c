@@ -752,7 +752,7 @@ static char *attempts_json(const struct job *j)
         for (size_t i = 0; i < j->n_att; i++) {
                 const struct attempt *a = &j->att[i];
                 json_t *o = json_pack(
-                        "{s:I, s:s, s:s?, s:s?, s:O, s:s, s:s?, s:I, s:I}",
+                        "{s:I, s:s, s:s?, s:s?, s:o, s:s, s:s?, s:I, s:I}",
                         "no", (json_int_t)(i + 1), "provider", a->provider,
                         "key_id", a->key_id, "model", a->model, "status",
                         a->http_status ? json_integer(a->http_status)

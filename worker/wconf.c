@@ -359,19 +359,27 @@ static int load_routes(conf_t *c, struct wconf *w, char *e, size_t es)
 {
         const char *kinds[16], *names[MAX_CHILDREN];
         size_t nk = conf_children(c, "routes.", kinds, 16);
-        char prefix[64], key[64];
+        char prefix[64], key[200];
 
         for (size_t k = 0; k < nk; k++) {
                 size_t nn;
 
-                snprintf(key, sizeof(key), "routes.%s", kinds[k]);
-                if (codec_kind_parse(kinds[k]) ==
-                    GENQ__V1__KIND__KIND_UNSPECIFIED)
-                        return where_err(c, key, e, es,
-                                         "not a job kind (chat, image, "
-                                         "video, stt, tts)");
                 snprintf(prefix, sizeof(prefix), "routes.%s.", kinds[k]);
                 nn = conf_children(c, prefix, names, MAX_CHILDREN);
+                if (codec_kind_parse(kinds[k]) ==
+                    GENQ__V1__KIND__KIND_UNSPECIFIED) {
+                        /* The kind holds no value of its own: name the
+                         * line of its first route. */
+                        const char *where;
+
+                        snprintf(key, sizeof(key), "routes.%s.%s", kinds[k],
+                                 nn ? names[0] : "");
+                        where = conf_origin(c, key);
+                        snprintf(e, es, "%s: routes.%s: not a job kind "
+                                        "(chat, image, video, stt, tts)",
+                                 where ? where : "config", kinds[k]);
+                        return -1;
+                }
                 for (size_t i = 0; i < nn; i++)
                         if (load_route(c, w, kinds[k], names[i], e, es))
                                 return -1;
