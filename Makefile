@@ -132,10 +132,12 @@ test-e2e: all
 
 # The README's test command: everything, from a fresh machine.
 test: setup
+	@rm -f tests/out/summary
 	$(MAKE) all test-unit
 	$(MAKE) BUILD=build-asan SAN=1 all test-unit
 	deploy/stack.sh up
 	tests/run-e2e.sh build-asan
+	@awk '{p += $$1; f += $$2} END {printf "all tests: %d passed, %d failed\n", p, f}' tests/out/summary
 
 demo: setup
 	$(MAKE) all

@@ -15,7 +15,7 @@ cd "$ROOT" || exit 1
 export BIN GENQ_KAFKA_BROKERS GENQ_POSTGRES_DSN
 export FAKE_PORT=${FAKE_PORT:-18080}
 export RUN_ID=$$
-OUT="$ROOT/tests/out"
+OUT="$ROOT/tests/out/e2e"
 rm -rf "$OUT" && mkdir -p "$OUT"
 # ASan: leaks are errors; UBSan: every report is fatal (built so).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
@@ -53,4 +53,5 @@ if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$OUT/fakeprov.log";
 fi
 [ -n "$failures" ] && echo "failed:$failures"
 echo "e2e: $passed passed, $failed failed"
+echo "$passed $failed" >>"$ROOT/tests/out/summary"
 [ "$failed" -eq 0 ]

@@ -23,4 +23,5 @@ for t in "$BUILD"/tests/test_*; do
 done
 [ -n "$bad" ] && echo "failing:$bad"
 echo "unit: $passed passed, $failed failed"
+mkdir -p tests/out && echo "$passed $failed" >>tests/out/summary
 [ "$failed" -eq 0 ]
