@@ -53,7 +53,6 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_unfinished_lease ON jobs (lease_until)
     WHERE state IN ('queued', 'running', 'polling');
 CREATE INDEX jobs_tenant_time ON jobs (tenant_id, accepted_at);
-CREATE INDEX jobs_state_time ON jobs (state, finished_at);
 
 -- One row per provider call.
 CREATE TABLE attempts (

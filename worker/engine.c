@@ -86,7 +86,10 @@ struct job {
         char *topic;
         int32_t partition;
         int64_t offset;
-        rd_kafka_message_t *rkm;/**< kept only while in the DLQ path */
+        uint8_t *raw;           /**< DLQ path: the message's value */
+        size_t raw_len;
+        char *key;              /**< DLQ path: the message's key */
+        size_t key_len;
         char *dlq_code, *dlq_reason;
 
         size_t chain[MAX_CHAIN];/**< provider indexes, in order */
@@ -298,8 +301,8 @@ static void job_destroy(struct job *j)
                 free(j->att[i].error);
         }
         codec_job_free(j->pb);
-        if (j->rkm)
-                rd_kafka_message_destroy(j->rkm);
+        free(j->raw);
+        free(j->key);
         free(j->topic);
         free(j->dlq_code);
         free(j->dlq_reason);
@@ -356,9 +359,9 @@ static void submit_reject(engine_t *e, struct job *j)
         op->topic = xstrdup(j->topic);
         op->partition = j->partition;
         op->offset = j->offset;
-        op->payload = xmalloc(j->rkm->len ? j->rkm->len : 1);
-        memcpy(op->payload, j->rkm->payload, j->rkm->len);
-        op->payload_len = j->rkm->len;
+        op->payload = j->raw;
+        op->payload_len = j->raw_len;
+        j->raw = NULL; /* now owned by op */
         snprintf(why, sizeof(why), "%s: %s", j->dlq_code, j->dlq_reason);
         op->error = xstrdup(why);
         pgsink_submit(e->ps, op);
@@ -383,7 +386,7 @@ static void on_dlq_delivered(void *opaque, int ok, const char *errstr)
         submit_reject(e, j);
 }
 
-static void send_to_dlq(engine_t *e, struct job *j, enum codec_err code,
+static void send_to_dlq(engine_t *e, struct job *j, const char *code,
                         const char *reason)
 {
         char errstr[256];
@@ -392,15 +395,17 @@ static void send_to_dlq(engine_t *e, struct job *j, enum codec_err code,
                                  : NULL;
 
         log_warn("job", "%s[%d]@%lld -> DLQ (%s): %s", j->topic,
-                 (int)j->partition, (long long)j->offset,
-                 codec_err_name(code), reason);
+                 (int)j->partition, (long long)j->offset, code, reason);
         j->state = JOB_DLQ;
-        j->dlq_code = xstrdup(codec_err_name(code));
+        j->dlq_code = xstrdup(code);
         j->dlq_reason = xstrdup(reason);
         e->n_dlq++;
         e->n_dlq_total++;
-        if (kio_dlq(e->kio, j->rkm, j->dlq_code, reason, id, on_dlq_delivered,
-                    j, errstr, sizeof(errstr))) {
+        struct kio_origin o = {j->topic, j->partition, j->offset, j->key,
+                               j->key_len, j->raw, j->raw_len};
+
+        if (kio_dlq(e->kio, &o, j->dlq_code, reason, id, on_dlq_delivered, j,
+                    errstr, sizeof(errstr))) {
                 log_err("kafka", "%s", errstr);
                 j->has_origin = 0; /* redelivered later */
                 e->n_dlq--;
@@ -480,8 +485,16 @@ static void on_message(engine_t *e, rd_kafka_message_t *m)
         if (j->pb)
                 ce = codec_job_validate(j->pb, tk, errstr, sizeof(errstr));
         if (ce != CODEC_OK) {
-                j->rkm = m; /* kept for the DLQ copy */
-                send_to_dlq(e, j, ce, errstr);
+                j->raw = xmalloc(m->len ? m->len : 1);
+                memcpy(j->raw, m->payload, m->len);
+                j->raw_len = m->len;
+                if (m->key) {
+                        j->key = xmalloc(m->key_len ? m->key_len : 1);
+                        memcpy(j->key, m->key, m->key_len);
+                        j->key_len = m->key_len;
+                }
+                rd_kafka_message_destroy(m);
+                send_to_dlq(e, j, codec_err_name(ce), errstr);
                 return;
         }
         j->id = j->pb->job_id;
@@ -882,12 +895,13 @@ static void on_accepted(engine_t *e, struct pgop *op)
                  * retries those. */
                 if (!j->dup)
                         tab_del(e, j);
-                j->id = NULL;
-                j->rkm = NULL;
-                log_err("job", "job %s not accepted: %s", op->job_id,
-                        op->errstr);
-                origin_done(e, j); /* see note in README: rare, logged */
-                job_destroy(j);
+                j->raw = op->payload;
+                j->raw_len = op->payload_len;
+                op->payload = NULL; /* now owned by the job */
+                j->key = xstrdup(op->job_id);
+                j->key_len = strlen(op->job_id);
+                j->state = JOB_DLQ;
+                send_to_dlq(e, j, "db_refused", op->errstr);
                 return;
         }
         origin_done(e, j);

@@ -279,7 +279,7 @@ void kio_store(kio_t *k, const char *topic, int32_t partition,
         rd_kafka_topic_partition_list_destroy(l);
 }
 
-int kio_dlq(kio_t *k, const rd_kafka_message_t *orig, const char *code,
+int kio_dlq(kio_t *k, const struct kio_origin *o, const char *code,
             const char *reason, const char *job_id, kio_dlq_cb *cb,
             void *opaque, char *errstr, size_t errstr_size)
 {
@@ -288,12 +288,11 @@ int kio_dlq(kio_t *k, const rd_kafka_message_t *orig, const char *code,
         char part[16], off[24];
         rd_kafka_resp_err_t err;
 
-        snprintf(part, sizeof(part), "%d", (int)orig->partition);
-        snprintf(off, sizeof(off), "%lld", (long long)orig->offset);
+        snprintf(part, sizeof(part), "%d", (int)o->partition);
+        snprintf(off, sizeof(off), "%lld", (long long)o->offset);
         rd_kafka_header_add(h, "genq.reason", -1, reason, -1);
         rd_kafka_header_add(h, "genq.reason_code", -1, code, -1);
-        rd_kafka_header_add(h, "genq.origin.topic", -1,
-                            rd_kafka_topic_name(orig->rkt), -1);
+        rd_kafka_header_add(h, "genq.origin.topic", -1, o->topic, -1);
         rd_kafka_header_add(h, "genq.origin.partition", -1, part, -1);
         rd_kafka_header_add(h, "genq.origin.offset", -1, off, -1);
         rd_kafka_header_add(h, "genq.worker", -1, k->worker_id, -1);
@@ -304,8 +303,9 @@ int kio_dlq(kio_t *k, const rd_kafka_message_t *orig, const char *code,
         err = rd_kafka_producev(
                 k->dlq, RD_KAFKA_V_TOPIC(k->dlq_topic),
                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_KEY(orig->key, orig->key_len),
-                RD_KAFKA_V_VALUE(orig->payload, orig->len),
+                RD_KAFKA_V_KEY(o->key, o->key_len),
+                /* F_COPY: librdkafka copies, never writes, the value. */
+                RD_KAFKA_V_VALUE((void *)o->value, o->len),
                 RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(ctx), RD_KAFKA_V_END);
         if (err) {
                 /* Headers are freed only on success. */

@@ -48,14 +48,25 @@ rd_kafka_message_t *kio_poll(kio_t *k);
 void kio_store(kio_t *k, const char *topic, int32_t partition,
                int64_t next_offset);
 
+/** Where a dead-lettered message came from, and its bytes (borrowed). */
+struct kio_origin {
+        const char *topic;
+        int32_t partition;
+        int64_t offset;
+        const void *key;
+        size_t key_len;
+        const void *value;
+        size_t len;
+};
+
 /**
- * @brief Produce \p orig's key and value to the DLQ with headers
+ * @brief Produce \p o's key and value to the DLQ with headers
  *        genq.reason, genq.reason_code, genq.origin.topic,
  *        genq.origin.partition, genq.origin.offset, genq.job_id (if known),
  *        genq.worker.  \p cb runs from a later kio_serve().
  * @returns 0, or -1 with errstr (cb is then not called).
  */
-int kio_dlq(kio_t *k, const rd_kafka_message_t *orig, const char *code,
+int kio_dlq(kio_t *k, const struct kio_origin *o, const char *code,
             const char *reason, const char *job_id, kio_dlq_cb *cb,
             void *opaque, char *errstr, size_t errstr_size);
 

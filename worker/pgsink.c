@@ -40,8 +40,7 @@
 /* Prepared statements, by index. */
 enum stmt {
         S_TENANT,
-        S_JOB_INSERT,
-        S_LEASE,
+        S_ACCEPT,
         S_REJECT,
         S_FINISH,
         S_RENEW,
@@ -53,24 +52,30 @@ enum stmt {
 static const char *stmt_sql[N_STMTS] = {
         [S_TENANT] = "INSERT INTO tenants (tenant_id) VALUES ($1) "
                      "ON CONFLICT DO NOTHING",
-        [S_JOB_INSERT] =
-                "INSERT INTO jobs (job_id, tenant_id, kind, priority, route, "
-                "payload, metadata, source_topic, source_partition, "
-                "source_offset, created_at, deadline) "
+        /* Insert the job already leased to us; if it exists, take the
+         * lease only when nobody holds a live one (or we do: a redelivery
+         * to this same worker, deduplicated by the engine).  No row back
+         * means: final already, or leased by another live worker.  One
+         * statement and, for a new job, one row version. */
+        [S_ACCEPT] =
+                "INSERT INTO jobs AS j (job_id, tenant_id, kind, priority, "
+                "route, payload, metadata, source_topic, source_partition, "
+                "source_offset, created_at, deadline, state, lease_owner, "
+                "lease_until, runs, started_at) "
                 "VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7::jsonb, $8, "
                 "$9, $10, CASE WHEN $11::bigint > 0 THEN "
                 "to_timestamp($11::bigint / 1000.0) ELSE now() END, "
                 "CASE WHEN $12::bigint > 0 THEN "
-                "to_timestamp($12::bigint / 1000.0) END) "
-                "ON CONFLICT (job_id) DO NOTHING",
-        /* A job is ours if nobody holds a live lease on it (or we do: a
-         * redelivery to this same worker, deduplicated by the engine). */
-        [S_LEASE] = "UPDATE jobs SET state = 'running', lease_owner = $2, "
-                    "lease_until = now() + make_interval(secs => $3::int), "
-                    "runs = runs + 1, started_at = coalesce(started_at, now()) "
-                    "WHERE job_id = $1 AND state IN ('queued', 'running') "
-                    "AND (lease_owner IS NULL OR lease_owner = $2 "
-                    "OR lease_until < now()) RETURNING runs",
+                "to_timestamp($12::bigint / 1000.0) END, 'running', $13, "
+                "now() + make_interval(secs => $14::int), 1, now()) "
+                "ON CONFLICT (job_id) DO UPDATE SET state = 'running', "
+                "lease_owner = EXCLUDED.lease_owner, "
+                "lease_until = EXCLUDED.lease_until, runs = j.runs + 1, "
+                "started_at = coalesce(j.started_at, now()) "
+                "WHERE j.state IN ('queued', 'running') "
+                "AND (j.lease_owner IS NULL OR j.lease_owner = "
+                "EXCLUDED.lease_owner OR j.lease_until < now()) "
+                "RETURNING j.runs",
         [S_REJECT] =
                 "INSERT INTO jobs (job_id, tenant_id, kind, state, payload, "
                 "source_topic, source_partition, source_offset, created_at, "
@@ -155,6 +160,8 @@ struct pgsink_s {
         int stop;
         int efd;
         uint64_t n_batches, n_ops;
+        char **tenants;                 /**< ids known committed (set) */
+        size_t tenants_cap, n_tenants;
 };
 
 /* Parameters of one statement. */
@@ -244,6 +251,59 @@ static void p_bin(struct params *p, const uint8_t *b, size_t n)
         p->n++;
 }
 
+/* ---- tenant cache -------------------------------------------------------- */
+
+/* The jobs table refers to tenants, so each new tenant's row is inserted
+ * before its first job.  Tenants that a committed batch has seen need no
+ * insert again: an open-addressing set of their ids, sink thread only. */
+#define TENANTS_MAX 65536
+
+static size_t tenant_slot(const pgsink_t *ps, const char *id)
+{
+        uint64_t h = 1469598103934665603ULL;
+        size_t i;
+
+        for (const char *p = id; *p; p++)
+                h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+        for (i = (size_t)h & (ps->tenants_cap - 1); ps->tenants[i];
+             i = (i + 1) & (ps->tenants_cap - 1))
+                if (!strcmp(ps->tenants[i], id))
+                        break;
+        return i;
+}
+
+static int tenant_known(const pgsink_t *ps, const char *id)
+{
+        return ps->tenants[tenant_slot(ps, id)] != NULL;
+}
+
+static void tenants_clear(pgsink_t *ps)
+{
+        for (size_t i = 0; i < ps->tenants_cap; i++) {
+                free(ps->tenants[i]);
+                ps->tenants[i] = NULL;
+        }
+        ps->n_tenants = 0;
+}
+
+/* After a batch committed: remember the tenants its ACCEPT ops made. */
+static void tenants_learn(pgsink_t *ps, struct pgop **ops, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                size_t slot;
+
+                if (ops[i]->type != PGOP_ACCEPT || ops[i]->rc)
+                        continue;
+                if (ps->n_tenants * 2 >= ps->tenants_cap)
+                        tenants_clear(ps); /* bounded: start over */
+                slot = tenant_slot(ps, ops[i]->tenant_id);
+                if (!ps->tenants[slot]) {
+                        ps->tenants[slot] = xstrdup(ops[i]->tenant_id);
+                        ps->n_tenants++;
+                }
+        }
+}
+
 /* ---- statements per op -------------------------------------------------- */
 
 static int send(pgsink_t *ps, enum stmt s, const struct params *p)
@@ -259,7 +319,8 @@ static int send(pgsink_t *ps, enum stmt s, const struct params *p)
 
 static int send_accept(pgsink_t *ps, const struct pgop *op)
 {
-        struct params t = {0}, j = {0}, l = {0};
+        struct params t = {0}, j = {0};
+        int n = 0;
 
         p_str(&t, op->tenant_id);
         p_str(&j, op->job_id);
@@ -279,13 +340,16 @@ static int send_accept(pgsink_t *ps, const struct pgop *op)
         }
         p_int(&j, op->created_ms);
         p_int(&j, op->deadline_ms);
-        p_str(&l, op->job_id);
-        p_str(&l, ps->worker_id);
-        p_str(&l, ps->lease_s);
-        if (send(ps, S_TENANT, &t) < 0 || send(ps, S_JOB_INSERT, &j) < 0 ||
-            send(ps, S_LEASE, &l) < 0)
+        p_str(&j, ps->worker_id);
+        p_str(&j, ps->lease_s);
+        if (!tenant_known(ps, op->tenant_id)) {
+                if (send(ps, S_TENANT, &t) < 0)
+                        return -1;
+                n++;
+        }
+        if (send(ps, S_ACCEPT, &j) < 0)
                 return -1;
-        return 3;
+        return n + 1;
 }
 
 static int send_reject(pgsink_t *ps, const struct pgop *op)
@@ -575,12 +639,15 @@ static void run_batch(pgsink_t *ps, struct pgop **ops, size_t n)
                         PQerrorMessage(ps->conn));
                 reconnect(ps);
         }
+        if (any_failed(ops, n))
+                tenants_clear(ps); /* a tenant may have gone: re-learn */
         if (n > 1 && any_failed(ops, n)) {
                 /* Find the culprit: each op alone, in its own transaction. */
                 for (size_t i = 0; i < n; i++)
                         while (run_pipeline(ps, &ops[i], 1))
                                 reconnect(ps);
         }
+        tenants_learn(ps, ops, n);
         for (size_t i = 0; i < n; i++)
                 if (ops[i]->rc)
                         log_err("pg", "op %d for job %s failed: %s",
@@ -653,6 +720,8 @@ pgsink_t *pgsink_new(const char *dsn, const char *worker_id, int lease_s,
         snprintf(ps->lease_s, sizeof(ps->lease_s), "%d", lease_s);
         ps->batch = batch;
         ps->batch_ms = batch_ms;
+        ps->tenants_cap = TENANTS_MAX;
+        ps->tenants = xcalloc(ps->tenants_cap, sizeof(*ps->tenants));
         ps->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         pthread_mutex_init(&ps->lock, NULL);
         pthread_cond_init(&ps->cond, NULL);
@@ -669,6 +738,7 @@ pgsink_t *pgsink_new(const char *dsn, const char *worker_id, int lease_s,
         return ps;
 err_free:
         PQfinish(ps->conn);
+        free(ps->tenants);
         if (ps->efd >= 0)
                 close(ps->efd);
         pthread_mutex_destroy(&ps->lock);
@@ -696,6 +766,8 @@ void pgsink_destroy(pgsink_t *ps)
         }
         PQfinish(ps->conn);
         close(ps->efd);
+        tenants_clear(ps);
+        free(ps->tenants);
         pthread_mutex_destroy(&ps->lock);
         pthread_cond_destroy(&ps->cond);
         free(ps->dsn);
