@@ -5,7 +5,7 @@
 #                   unit tests and the end-to-end tests, all under ASan+UBSan
 #   make demo       set up, build, run a demo batch and print a report
 #   make up/down    start/stop the local stack (deploy/stack.sh)
-#   make asan       sanitizer build into build-asan/ and its unit tests
+#   make asan       sanitizer build into build-asan/, unit and e2e tests
 #   make test-unit  unit tests only (no network, no services)
 #   make bench      benchmarks that print their figures
 #   make docs       CONFIGURATION.md from the config tables
@@ -124,8 +124,11 @@ setup:
 test-unit: all $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 	@tests/run-unit.sh $(BUILD)
 
-asan:
-	$(MAKE) BUILD=build-asan SAN=1 test-unit
+# Sanitizer build, unit tests, then the end-to-end tests against it.
+asan: setup
+	$(MAKE) BUILD=build-asan SAN=1 all test-unit
+	deploy/stack.sh up
+	tests/run-e2e.sh build-asan
 
 test-e2e: all
 	tests/run-e2e.sh $(BUILD)

@@ -67,3 +67,45 @@ awk -v n="$N" -v s0="$t0" -v s1="$t1" -v a="$start" -v b="$end" \
         printf "  worker peak RSS: %.1f MiB\n", rss / 1024
         printf "  fake provider requests: %s\n", reqs
 }'
+
+# ---- many calls in flight: memory per call ------------------------------
+# DESIGN's target: 10,000 provider calls in flight per process at 32 KiB
+# each or less.  The fake holds every call for 3 s; the worker may have
+# 10,000 jobs in flight.  RSS at the peak minus RSS when idle, per call.
+M=${BENCH_INFLIGHT:-10000}
+psql -X -qtA "$GENQ_POSTGRES_DSN" -c "TRUNCATE tenants, jobs, attempts, tasks, results, credit_ledger CASCADE" >/dev/null 2>&1
+curl -sf -X POST http://127.0.0.1:$PORT/_fake/reset >/dev/null
+curl -sf -X POST http://127.0.0.1:$PORT/_fake/groq/config -H 'Content-Type: application/json' \
+        --data '{"latency_ms":3000}' >/dev/null
+# Fresh topics: the first part's messages must not count as idle memory.
+export GENQ_KAFKA_TOPIC_PREFIX=$PREFIX-f GENQ_KAFKA_DLQ_TOPIC=$PREFIX-f.dlq \
+       GENQ_WORKER_GROUP_ID=$PREFIX-f GENQ_KAFKA_EVENTS_TOPIC=$PREFIX-f.events
+"$BIN/genq" topics create -c "$OUT/genq.yaml" >/dev/null
+"$BIN/genq-worker" -c "$OUT/genq.yaml" -X log.level=warn \
+        -X worker.max_inflight=$M -X worker.low_water=$((M / 2)) \
+        -X worker.lease_s=120 >"$OUT/worker-inflight.log" 2>&1 &
+WORKER=$!
+sleep 3
+idle_rss=$(awk '/VmRSS/ {print $2}' /proc/$WORKER/status)
+ulimit -n 65536 2>/dev/null || true
+for ((i = 0; i < M; i++)); do
+        printf '{"job_id":"f%s-%06d","tenant_id":"t%d","chat":{"prompt":"hold %d"}}\n' "$$" "$i" $((i % 8)) "$i"
+done >"$OUT/inflight.jsonl"
+"$BIN/genq" submit -c "$OUT/genq.yaml" -f "$OUT/inflight.jsonl" 2>/dev/null >/dev/null
+peak=0 peak_rss=0
+for _ in $(seq 100); do
+        cur=$(curl -sf http://127.0.0.1:$PORT/_fake/groq/stats | sed -n 's/.*"inflight":\([0-9]*\).*/\1/p')
+        rss=$(awk '/VmRSS/ {print $2}' /proc/$WORKER/status)
+        [ "${cur:-0}" -gt "$peak" ] && peak=$cur
+        [ "${rss:-0}" -gt "$peak_rss" ] && peak_rss=$rss
+        done_n=$(psql -X -qtA "$GENQ_POSTGRES_DSN" -c "SELECT count(*) FROM jobs WHERE finished_at IS NOT NULL")
+        [ "$done_n" -ge "$M" ] && break
+        sleep 0.1
+done
+kill -TERM $WORKER; wait $WORKER || true; WORKER=
+awk -v m="$M" -v peak="$peak" -v idle="$idle_rss" -v top="$peak_rss" 'BEGIN {
+        printf "bench: %d calls held 3 s by the provider, one worker\n", m
+        printf "  peak calls in flight at the provider: %d\n", peak
+        printf "  worker RSS idle %.1f MiB, at peak %.1f MiB\n", idle / 1024, top / 1024
+        if (peak > 0) printf "  memory per call in flight: %.1f KiB (all job state included)\n", (top - idle) / peak
+}'
