@@ -502,8 +502,8 @@ void conf_write_docs(const char *section, const struct conf_def *defs,
         static const char *tn[] = {"string", "integer", "number", "boolean"};
         FILE *fp = fpv;
 
-        fprintf(fp, "\n## %s\n\n| key | type | default | range | reload "
-                    "| description |\n|---|---|---|---|---|---|\n",
+        fprintf(fp, "\n## %s\n\n| key | type | default | range | "
+                    "reloadable | description |\n|---|---|---|---|---|---|\n",
                 section);
         for (const struct conf_def *d = defs; d->type != CONF_END; d++) {
                 fprintf(fp, "| `%s` | %s | %s | ", d->name, tn[d->type],

@@ -467,7 +467,11 @@ void wconf_write_docs(void *fp)
               "tables in common/gconf.c and worker/wconf.c.  Every key can "
               "also be set in the environment as GENQ_<KEY> (dots become "
               "underscores, upper case) or with `-X key=value`.  Keys under "
-              "`kafka.` that are not listed pass straight to librdkafka.\n",
+              "`kafka.` that are not listed pass straight to librdkafka.  "
+              "\"reloadable\" marks what a configuration reload may change "
+              "without a restart (the reload itself arrives with the "
+              "fallback-policy work; today every change needs a restart)."
+              "\n",
               fp);
         conf_write_docs("Shared settings", gconf_defs, fp);
         conf_write_docs("Worker", worker_defs, fp);
