@@ -45,7 +45,14 @@ PRODUCER_SRCS := producer/libgenq.c producer/submit.c producer/admin.c \
 GENQ_MAIN     := producer/genq.c
 WORKER_SRCS   := worker/wconf.c worker/offtrack.c worker/httploop.c \
                  worker/provider.c worker/provider_openai.c worker/pgsink.c \
-                 worker/kio.c worker/engine.c worker/backoff.c
+                 worker/kio.c worker/engine.c worker/backoff.c \
+                 worker/provider_anthropic.c worker/provider_gemini.c \
+                 worker/provider_cohere.c worker/provider_openai_images.c \
+                 worker/provider_stability.c worker/provider_replicate.c \
+                 worker/provider_hf.c worker/provider_kie.c \
+                 worker/provider_sf_video.c worker/provider_zhipu_video.c \
+                 worker/provider_openai_audio.c worker/provider_assemblyai.c \
+                 worker/provider_gladia.c worker/provider_elevenlabs.c
 WORKER_MAIN   := worker/main.c
 FAKEPROV_SRCS  = $(wildcard tests/fakeprov/*.c)
 UNIT_TESTS     = $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
@@ -54,7 +61,8 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIBCOMMON := $(BUILD)/libgenqcommon.a
 LIBGENQ   := $(BUILD)/libgenq.a
-BINS      := $(BUILD)/genq $(BUILD)/genq-worker $(BUILD)/fakeprov
+BINS      := $(BUILD)/genq $(BUILD)/genq-worker $(BUILD)/fakeprov \
+             $(BUILD)/genq-probe
 
 # Keep test objects between runs (make would delete them as intermediates).
 .SECONDARY:
@@ -94,6 +102,10 @@ $(BUILD)/genq: $(call obj,$(GENQ_MAIN)) $(LIBGENQ) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/genq-worker: $(call obj,$(WORKER_MAIN) $(WORKER_SRCS)) $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/genq-probe: $(call obj,tests/tools/probe.c $(WORKER_SRCS)) \
+                     $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/fakeprov: $(call obj,$(FAKEPROV_SRCS)) $(LIBCOMMON)

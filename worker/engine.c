@@ -633,7 +633,7 @@ static void start_attempt(engine_t *e, struct job *j)
                         next_provider(j);
                         continue;
                 }
-                if (p->ops->build(&p->pcfg, p->keys[key].secret, j->pb, &req,
+                if (p->ops->build(&p->pcfg, p->keys[key].secret, j->pb, NULL, &req,
                                   errstr, sizeof(errstr)) == 0 &&
                     httploop_send(e->hl, &req, (long)p->timeout_ms,
                                   p->pcfg.max_body_bytes, on_http_done, j,
@@ -738,7 +738,7 @@ static void on_http_done(void *opaque, const struct provider_resp *resp)
         enum outcome o;
 
         e->now_us = mono_us();
-        o = p->ops->parse(&p->pcfg, resp, &res, &pe);
+        o = p->ops->parse(&p->pcfg, j->pb, resp, &res, &pe);
         a->http_status = resp->status;
         a->outcome = o;
         a->latency_ms = (e->now_us - j->call_start_us) / 1000;

@@ -31,6 +31,9 @@ struct call {
         size_t len, cap, max;
         int truncated;
         int64_t retry_after_ms;
+        curl_mime *mime;      /**< multipart body, or NULL */
+        char **hdr_lines;     /**< response header lines, NULL-terminated */
+        size_t n_hdr;
         httploop_done_cb *cb;
         void *opaque;
         char errbuf[CURL_ERROR_SIZE];
@@ -59,8 +62,21 @@ httploop_t *httploop_new(long max_conns, char *errstr, size_t errstr_size)
         return hl;
 }
 
+#define MAX_RESP_HEADERS 64
+
+static void free_headers(struct call *c)
+{
+        for (size_t i = 0; i < c->n_hdr; i++)
+                free(c->hdr_lines[i]);
+        free(c->hdr_lines);
+        c->hdr_lines = NULL;
+        c->n_hdr = 0;
+}
+
 static void call_free(struct call *c)
 {
+        free_headers(c);
+        curl_mime_free(c->mime);
         curl_easy_cleanup(c->easy);
         curl_slist_free_all(c->hdrs);
         free(c->req_body);
@@ -138,6 +154,14 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
                         provider_parse_retry_after(v, (int64_t)time(NULL));
         } else if (!strncasecmp(line, "HTTP/", 5)) {
                 c->retry_after_ms = -1; /* new response (redirect, 100) */
+                free_headers(c);
+                return n;
+        }
+        if (strchr(line, ':') && c->n_hdr < MAX_RESP_HEADERS) {
+                c->hdr_lines = xrealloc(c->hdr_lines,
+                                        (c->n_hdr + 2) * sizeof(char *));
+                c->hdr_lines[c->n_hdr++] = xstrdup(line);
+                c->hdr_lines[c->n_hdr] = NULL;
         }
         return n;
 }
@@ -160,6 +184,9 @@ static struct call *call_get(httploop_t *hl)
 
 static void call_put(httploop_t *hl, struct call *c)
 {
+        free_headers(c);
+        curl_mime_free(c->mime);
+        c->mime = NULL;
         curl_slist_free_all(c->hdrs);
         c->hdrs = NULL;
         free(c->req_body);
@@ -195,7 +222,9 @@ static void call_setopts(struct call *c, const struct provider_req *req,
          * it must not carry our Authorization header elsewhere. */
         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-        if (!strcmp(req->method, "POST")) {
+        if (c->mime) {
+                curl_easy_setopt(e, CURLOPT_MIMEPOST, c->mime);
+        } else if (!strcmp(req->method, "POST")) {
                 curl_easy_setopt(e, CURLOPT_POST, 1L);
                 curl_easy_setopt(e, CURLOPT_POSTFIELDS,
                                  c->req_body ? c->req_body : "");
@@ -204,6 +233,25 @@ static void call_setopts(struct call *c, const struct provider_req *req,
         } else if (strcmp(req->method, "GET")) {
                 curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
         }
+}
+
+/* multipart/form-data from the adapter's parts (curl copies the data). */
+static curl_mime *build_mime(CURL *easy, const struct provider_req *req)
+{
+        curl_mime *m = curl_mime_init(easy);
+
+        for (size_t i = 0; i < req->n_parts; i++) {
+                const struct provider_part *pt = &req->parts[i];
+                curl_mimepart *mp = curl_mime_addpart(m);
+
+                curl_mime_name(mp, pt->name);
+                curl_mime_data(mp, pt->data, pt->len);
+                if (pt->filename)
+                        curl_mime_filename(mp, pt->filename);
+                if (pt->content_type)
+                        curl_mime_type(mp, pt->content_type);
+        }
+        return m;
 }
 
 int httploop_send(httploop_t *hl, const struct provider_req *req,
@@ -218,6 +266,8 @@ int httploop_send(httploop_t *hl, const struct provider_req *req,
         /* curl adds "Expect: 100-continue" to large POSTs: a wasted round
          * trip with every provider. */
         c->hdrs = curl_slist_append(c->hdrs, "Expect:");
+        if (req->n_parts)
+                c->mime = build_mime(c->easy, req);
         if (req->body) {
                 c->req_body = xmalloc(req->body_len + 1);
                 memcpy(c->req_body, req->body, req->body_len);
@@ -273,6 +323,7 @@ static void finish(httploop_t *hl, CURL *easy, CURLcode res)
         r.body = c->buf ? c->buf : "";
         r.body_len = c->len;
         r.retry_after_ms = c->retry_after_ms;
+        r.headers = c->hdr_lines;
         c->cb(c->opaque, &r);
         call_put(hl, c);
 }

@@ -9,6 +9,9 @@
  */
 #include "provider.h"
 
+#include <stdarg.h>
+#include <strings.h>
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,19 +31,34 @@ static const char *const outcome_names[] = {
         [OUTCOME_FATAL_JOB] = "fatal_job",
         [OUTCOME_KEY_DISABLED] = "key_disabled",
         [OUTCOME_QUOTA_EXHAUSTED] = "quota_exhausted",
+        [OUTCOME_PENDING] = "pending",
 };
 #define N_OUTCOMES (sizeof(outcome_names) / sizeof(outcome_names[0]))
 
 /* The registry.  Add an adapter to both tables (the unit test checks that
  * they agree). */
 static const struct provider_ops *const adapters[] = {
-        &provider_openai_chat_ops,
+        &provider_openai_chat_ops,   &provider_anthropic_ops,
+        &provider_gemini_ops,        &provider_cohere_ops,
+        &provider_openai_images_ops, &provider_sf_images_ops,
+        &provider_stability_ops,     &provider_replicate_ops,
+        &provider_hf_image_ops,      &provider_kie_image_ops,
+        &provider_kie_video_ops,     &provider_sf_video_ops,
+        &provider_zhipu_video_ops,   &provider_openai_stt_ops,
+        &provider_assemblyai_ops,    &provider_gladia_ops,
+        &provider_hf_whisper_ops,    &provider_openai_tts_ops,
+        &provider_elevenlabs_ops,
 };
 #define N_ADAPTERS (sizeof(adapters) / sizeof(adapters[0]))
 
 static const char *const adapter_names[] = {
-        "openai_chat",
-        NULL,
+        "openai_chat",         "anthropic_messages", "gemini_generate",
+        "cohere_chat",         "openai_images",      "siliconflow_images",
+        "stability_image",     "replicate",          "hf_image",
+        "kie_image",           "kie_video",          "siliconflow_video",
+        "zhipu_video",         "openai_transcriptions", "assemblyai",
+        "gladia",              "hf_whisper",         "openai_speech",
+        "elevenlabs",          NULL,
 };
 _Static_assert(sizeof(adapter_names) / sizeof(adapter_names[0]) ==
                        N_ADAPTERS + 1,
@@ -74,7 +92,71 @@ void provider_req_clear(struct provider_req *req)
                 free(req->headers);
         }
         free(req->body);
+        for (size_t i = 0; i < req->n_parts; i++) {
+                free(req->parts[i].name);
+                free(req->parts[i].data);
+                free(req->parts[i].filename);
+                free(req->parts[i].content_type);
+        }
+        free(req->parts);
         memset(req, 0, sizeof(*req));
+}
+
+void provider_req_header(struct provider_req *req, const char *fmt, ...)
+{
+        size_t n = 0;
+        char line[4096];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        while (req->headers && req->headers[n])
+                n++;
+        req->headers = xrealloc(req->headers, (n + 2) * sizeof(char *));
+        req->headers[n] = xstrdup(line);
+        req->headers[n + 1] = NULL;
+        explicit_bzero(line, sizeof(line)); /* may have held a key */
+}
+
+void provider_req_part(struct provider_req *req, const char *name,
+                       const void *data, size_t len, const char *filename,
+                       const char *content_type)
+{
+        struct provider_part *pt;
+
+        req->parts = xrealloc(req->parts,
+                              (req->n_parts + 1) * sizeof(*req->parts));
+        pt = &req->parts[req->n_parts++];
+        pt->name = xstrdup(name);
+        pt->data = xmalloc(len + 1);
+        memcpy(pt->data, data, len);
+        pt->data[len] = '\0';
+        pt->len = len;
+        pt->filename = xstrdup(filename);
+        pt->content_type = xstrdup(content_type);
+}
+
+const char *provider_resp_header(const struct provider_resp *resp,
+                                 const char *name)
+{
+        size_t n = strlen(name);
+
+        for (char **h = resp->headers; h && *h; h++)
+                if (!strncasecmp(*h, name, n) && (*h)[n] == ':') {
+                        const char *v = *h + n + 1;
+
+                        while (*v == ' ' || *v == '\t')
+                                v++;
+                        return v;
+                }
+        return NULL;
+}
+
+void provider_result_add_url(struct provider_result *res, const char *s)
+{
+        res->urls = xrealloc(res->urls, (res->n_urls + 1) * sizeof(char *));
+        res->urls[res->n_urls++] = xstrdup(s);
 }
 
 void provider_result_clear(struct provider_result *res)
@@ -83,9 +165,17 @@ void provider_result_clear(struct provider_result *res)
         free(res->finish_reason);
         free(res->model);
         free(res->usage_json);
+        for (size_t i = 0; i < res->n_urls; i++)
+                free(res->urls[i]);
+        free(res->urls);
+        free(res->data);
+        free(res->content_type);
+        free(res->task_id);
+        free(res->provider_cost);
         memset(res, 0, sizeof(*res));
         res->input_tokens = -1;
         res->output_tokens = -1;
+        res->units = -1;
 }
 
 /** Does the body look like JSON (first non-blank byte opens a value)? */

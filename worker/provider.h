@@ -24,6 +24,9 @@ enum outcome {
         OUTCOME_FATAL_JOB,       /**< the job itself is bad: fail it */
         OUTCOME_KEY_DISABLED,    /**< credential invalid: drop the key */
         OUTCOME_QUOTA_EXHAUSTED, /**< balance/quota gone: park key/provider */
+        OUTCOME_PENDING,         /**< async task still running: poll again
+                                      (parse_poll only; retry_after_ms may
+                                      hint when) */
 };
 
 /** @brief "success", "retry_later", ... (the attempts.outcome values). */
@@ -37,17 +40,40 @@ struct provider_cfg {
         const char *model;       /**< default model */
         const char *extra_body;  /**< JSON object merged into requests, or
                                       NULL (seeds: thinking, enable_...) */
+        const char *voice;       /**< default voice (tts), or NULL */
         size_t max_body_bytes;   /**< response size cap */
+};
+
+/** One part of a multipart/form-data body (Stability, transcriptions).
+ *  Everything owned by the request; provider_req_clear frees it. */
+struct provider_part {
+        char *name;              /**< form field name */
+        char *data;              /**< value, or file content */
+        size_t len;
+        char *filename;          /**< set: a file part */
+        char *content_type;      /**< file part's type, or NULL */
+};
+
+/** Input media fetched by the worker before build(), for adapters with
+ *  PROVIDER_F_NEEDS_INPUT (uploads of the job's audio).  Borrowed. */
+struct provider_input {
+        const char *data;
+        size_t len;
+        const char *content_type; /**< as served, may be NULL */
+        const char *filename;     /**< last path segment of the URL */
 };
 
 /** A request an adapter builds; the httploop sends it. */
 struct provider_req {
-        char url[1024];
-        const char *method;      /**< "POST" or "GET" (static string) */
+        char url[2048];
+        const char *method;      /**< "POST", "GET", "DELETE" (static) */
         char **headers;          /**< NULL-terminated "Name: value" lines,
                                       owned (provider_req_clear frees) */
         char *body;              /**< owned, may be NULL */
         size_t body_len;
+        struct provider_part *parts; /**< n_parts > 0: the body is
+                                          multipart/form-data of these */
+        size_t n_parts;
 };
 
 /** A response the httploop received, borrowed by the adapter. */
@@ -62,9 +88,12 @@ struct provider_resp {
         int truncated;            /**< body exceeded max_body_bytes */
         int64_t retry_after_ms;   /**< from retry-after-ms / retry-after
                                        headers, -1 if none */
+        char **headers;           /**< the final response's header lines,
+                                       "name: value", NULL-terminated;
+                                       see provider_resp_header() */
 };
 
-/** What a successful call produced. All strings owned; free with
+/** What a successful call produced. All owned; free with
  *  provider_result_clear(). */
 struct provider_result {
         char *text;              /**< chat reply, transcript */
@@ -73,6 +102,33 @@ struct provider_result {
         char *usage_json;        /**< provider's usage object, compact JSON */
         int64_t input_tokens;    /**< -1 if unknown */
         int64_t output_tokens;   /**< -1 if unknown */
+        /* media */
+        char **urls;             /**< result URLs as given (not fetched) */
+        size_t n_urls;
+        uint8_t *data;           /**< inline media: a binary body, or
+                                      decoded base64 (first item) */
+        size_t data_len;
+        char *content_type;      /**< of data: "audio/mpeg", "image/png" */
+        /* usage in the kind's natural unit, for billing */
+        double units;            /**< images, seconds of video or audio,
+                                      characters; -1 if unknown */
+        const char *unit;        /**< static: "image", "second",
+                                      "character"; NULL for chat (tokens) */
+        /* async */
+        char *task_id;           /**< an async submit succeeded: poll it */
+        char *provider_cost;     /**< provider-reported cost, decimal
+                                      string in its own unit (KIE credits),
+                                      or NULL */
+};
+
+/** Adapter properties (provider_ops.flags). */
+enum {
+        PROVIDER_F_ASYNC = 1u << 0,       /**< submit returns a task id;
+                                               build_poll/parse_poll finish
+                                               it */
+        PROVIDER_F_NEEDS_INPUT = 1u << 1, /**< the worker first fetches the
+                                               job's input media (stt
+                                               audio_url) for build() */
 };
 
 /** Why a call failed, and what to do about it. */
@@ -83,20 +139,42 @@ struct provider_err {
         char errstr[256];        /**< reason; never contains a key */
 };
 
-/** One API family. */
+/** One API family.  Adapters are pure: no I/O, no state, no clock. */
 struct provider_ops {
         const char *name;        /**< adapter name used in config */
         Genq__V1__Kind kind;     /**< the job kind it serves */
-        /** Build the request for \p job with API key \p key. @returns 0,
-         *  or -1 with errstr (the job cannot be expressed: fatal_job). */
+        unsigned flags;          /**< PROVIDER_F_* */
+        /** Build the request for \p job with API key \p key; \p in is the
+         *  fetched input for NEEDS_INPUT adapters, else NULL. @returns 0,
+         *  or -1 with errstr (this provider cannot express the job: the
+         *  worker moves on to the next provider). */
         int (*build)(const struct provider_cfg *p, const char *key,
-                     const Genq__V1__Job *job, struct provider_req *req,
-                     char *errstr, size_t errstr_size);
-        /** Classify \p resp; on OUTCOME_SUCCESS fill \p res. */
+                     const Genq__V1__Job *job,
+                     const struct provider_input *in,
+                     struct provider_req *req, char *errstr,
+                     size_t errstr_size);
+        /** Classify \p resp to the submit/call; on OUTCOME_SUCCESS fill
+         *  \p res (\p res arrives cleared; for ASYNC adapters success
+         *  means "accepted": set res->task_id).  \p job is the job
+         *  (units such as characters or images may come from it). */
         enum outcome (*parse)(const struct provider_cfg *p,
+                              const Genq__V1__Job *job,
                               const struct provider_resp *resp,
                               struct provider_result *res,
                               struct provider_err *err);
+        /** ASYNC only: the request that polls \p task_id. */
+        int (*build_poll)(const struct provider_cfg *p, const char *key,
+                          const char *task_id, struct provider_req *req,
+                          char *errstr, size_t errstr_size);
+        /** ASYNC only: OUTCOME_PENDING while the task runs; SUCCESS with
+         *  \p res filled when it is done; a failure class when it failed
+         *  (failed task per the reference) or the poll itself failed
+         *  (429/5xx on the poll: retry_later — the poll, not the job). */
+        enum outcome (*parse_poll)(const struct provider_cfg *p,
+                                   const Genq__V1__Job *job,
+                                   const struct provider_resp *resp,
+                                   struct provider_result *res,
+                                   struct provider_err *err);
 };
 
 /** @brief The ops named \p name, or NULL. */
@@ -107,6 +185,24 @@ const char *const *provider_ops_names(void);
 
 /** @brief Free what an adapter put in \p req; leaves it zeroed. */
 void provider_req_clear(struct provider_req *req);
+
+/** @brief Add a "Name: value" header line to \p req (copied). */
+void provider_req_header(struct provider_req *req, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+/** @brief Add a multipart part (copies everything; \p filename NULL for a
+ *         plain field). */
+void provider_req_part(struct provider_req *req, const char *name,
+                       const void *data, size_t len, const char *filename,
+                       const char *content_type);
+
+/** @brief Value of response header \p name (case-insensitive), or NULL.
+ *  @remark borrowed from \p resp. */
+const char *provider_resp_header(const struct provider_resp *resp,
+                                 const char *name);
+
+/** @brief Take ownership of a copy of \p s as a result URL. */
+void provider_result_add_url(struct provider_result *res, const char *s);
 /** @brief Free \p res's strings; leaves it zeroed (tokens -1). */
 void provider_result_clear(struct provider_result *res);
 
@@ -131,6 +227,25 @@ int64_t provider_parse_retry_after(const char *v, int64_t now_unix);
  */
 int64_t provider_parse_try_again(const char *msg);
 
-extern const struct provider_ops provider_openai_chat_ops;
+/* The registry (provider.c): one ops table per API family. */
+extern const struct provider_ops provider_openai_chat_ops;      /* chat */
+extern const struct provider_ops provider_anthropic_ops;        /* chat */
+extern const struct provider_ops provider_gemini_ops;           /* chat */
+extern const struct provider_ops provider_cohere_ops;           /* chat */
+extern const struct provider_ops provider_openai_images_ops;    /* image */
+extern const struct provider_ops provider_sf_images_ops;        /* image */
+extern const struct provider_ops provider_stability_ops;        /* image */
+extern const struct provider_ops provider_replicate_ops;        /* image */
+extern const struct provider_ops provider_hf_image_ops;         /* image */
+extern const struct provider_ops provider_kie_image_ops;        /* image */
+extern const struct provider_ops provider_kie_video_ops;        /* video */
+extern const struct provider_ops provider_sf_video_ops;         /* video */
+extern const struct provider_ops provider_zhipu_video_ops;      /* video */
+extern const struct provider_ops provider_openai_stt_ops;       /* stt */
+extern const struct provider_ops provider_assemblyai_ops;       /* stt */
+extern const struct provider_ops provider_gladia_ops;           /* stt */
+extern const struct provider_ops provider_hf_whisper_ops;       /* stt */
+extern const struct provider_ops provider_openai_tts_ops;       /* tts */
+extern const struct provider_ops provider_elevenlabs_ops;       /* tts */
 
 #endif

@@ -217,8 +217,8 @@ err_free_body:
 }
 
 static int build(const struct provider_cfg *p, const char *key,
-                 const Genq__V1__Job *job, struct provider_req *req,
-                 char *errstr, size_t errstr_size)
+                 const Genq__V1__Job *job, const struct provider_input *in,
+                 struct provider_req *req, char *errstr, size_t errstr_size)
 {
         json_t *body;
 
@@ -785,6 +785,7 @@ static enum outcome parse_ok(const struct provider_resp *resp,
 }
 
 static enum outcome parse(const struct provider_cfg *p,
+                          const Genq__V1__Job *job,
                           const struct provider_resp *resp,
                           struct provider_result *res,
                           struct provider_err *err)
@@ -801,8 +802,9 @@ static enum outcome parse(const struct provider_cfg *p,
 }
 
 const struct provider_ops provider_openai_chat_ops = {
-        "openai_chat",
-        GENQ__V1__KIND__KIND_CHAT,
-        build,
-        parse,
+        .name = "openai_chat",
+        .kind = GENQ__V1__KIND__KIND_CHAT,
+        .flags = 0,
+        .build = build,
+        .parse = parse,
 };

@@ -29,6 +29,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <microhttpd.h>
 #include <signal.h>
@@ -59,7 +60,10 @@
 /* ---- family registry --------------------------------------------------- */
 
 static const struct fp_family *const families[] = {
-        &fam_openai,
+        &fam_openai,     &fam_chatvendors, &fam_anthropic, &fam_gemini,
+        &fam_cohere,     &fam_images,      &fam_stability, &fam_replicate,
+        &fam_hf,         &fam_kie,         &fam_sf_video,  &fam_zhipu_video,
+        &fam_audio,      &fam_assemblyai,  &fam_gladia,    &fam_elevenlabs,
 };
 
 const struct fp_family *fakeprov_family_find(const char *name)
@@ -89,8 +93,9 @@ static const struct fp_route *route_find(const struct fp_family *fam,
 {
         const struct fp_route *r;
 
-        for (r = fam->routes; r->method; r++)
-                if (!strcmp(r->method, method) && !strcmp(r->path, path))
+        for (r = fam->routes; r && r->method; r++)
+                if (!strcmp(r->method, method) &&
+                    !fnmatch(r->path, path, FNM_PATHNAME))
                         return r;
         return NULL;
 }
@@ -685,17 +690,20 @@ out_free_copy:
         return ret;
 }
 
+/* Every family's default providers, each with key fake-key-<name>. */
 static void default_providers(struct server *srv)
 {
-        static const char *const names[] = {"openai", "groq", "together",
-                                            "deepinfra"};
         char errstr[256];
-        size_t i;
 
-        for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-                if (add_provider(srv, names[i], strlen(names[i]), &fam_openai,
-                                 NULL, 0, errstr, sizeof(errstr)) == -1)
-                        fatal("%s", errstr);
+        for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+                const char *const *n = families[f]->default_providers;
+
+                for (; n && *n; n++)
+                        if (add_provider(srv, *n, strlen(*n), families[f],
+                                         NULL, 0, errstr,
+                                         sizeof(errstr)) == -1)
+                                fatal("%s", errstr);
+        }
 }
 
 static int parse_opt(struct server *srv, struct opts *o, int c,

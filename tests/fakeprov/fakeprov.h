@@ -52,7 +52,9 @@ struct fp_call {
 /** Request handler of one route: fills \p resp, never fails. */
 typedef void(fp_handler_fn)(const struct fp_call *call, struct fp_resp *resp);
 
-/** One endpoint of a family: method + path below /<provider>. */
+/** One endpoint of a family: method + path below /<provider>.  The path
+ *  is an fnmatch(3) pattern with FNM_PATHNAME: "*" stands for part of one
+ *  segment: "/v1/predictions/<star>" or "/v1beta/models/<star>:generateContent". */
 struct fp_route {
         const char *method;   /**< "POST" */
         const char *path;     /**< "/v1/chat/completions" */
@@ -75,9 +77,29 @@ struct fp_family {
         const char *(*get_key)(const struct fp_call *call);
         /** Answer for a path or method no route matches. */
         fp_handler_fn *not_found;
+        /** Providers served by default (no --provider given), each at
+         *  /<name> with key fake-key-<name>; NULL-terminated, may be NULL. */
+        const char *const *default_providers;
 };
 
-extern const struct fp_family fam_openai;
+/* The registry (fakeprov.c).  One family per API area, one file each. */
+extern const struct fp_family fam_openai;      /* chat (tests 0001-) */
+extern const struct fp_family fam_chatvendors; /* mistral, openrouter,
+                                                  zhipu, dashscope, sf chat */
+extern const struct fp_family fam_anthropic;
+extern const struct fp_family fam_gemini;
+extern const struct fp_family fam_cohere;
+extern const struct fp_family fam_images;      /* openai + sf images */
+extern const struct fp_family fam_stability;
+extern const struct fp_family fam_replicate;
+extern const struct fp_family fam_hf;          /* image + whisper */
+extern const struct fp_family fam_kie;         /* jobs API + chat */
+extern const struct fp_family fam_sf_video;
+extern const struct fp_family fam_zhipu_video;
+extern const struct fp_family fam_audio;       /* openai + sf stt/tts */
+extern const struct fp_family fam_assemblyai;
+extern const struct fp_family fam_gladia;
+extern const struct fp_family fam_elevenlabs;
 
 /** @brief Find a family by name in the registry. @returns NULL if none. */
 const struct fp_family *fakeprov_family_find(const char *name);

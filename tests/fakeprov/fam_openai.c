@@ -679,10 +679,16 @@ static const struct fp_errdef errors[] = {
         {NULL, NULL},
 };
 
+static const char *const defaults[] = {
+        "openai", "groq", "together", "deepinfra", "fireworks", "nvidia",
+        "hunyuan", "perplexity", "ai21", "llamaapi", NULL,
+};
+
 const struct fp_family fam_openai = {
         .name = "openai",
         .routes = routes,
         .errors = errors,
         .get_key = get_key,
         .not_found = not_found,
+        .default_providers = defaults,
 };

@@ -1,6 +1,8 @@
 /* The /_fake/ control plane; see fpctl.h. */
 #include "fpctl.h"
+#include "fptask.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +38,53 @@ static void ctl_reset_all(const struct fpctl_env *env, fpprov_t *p,
 
         for (i = 0; i < env->nprovs; i++)
                 fpprov_reset(env->provs[i]);
+        fptask_reset();
         ctl_ok(resp);
+}
+
+/* GET /_fake/media/tone-<N>s.wav: N seconds of 8 kHz 16-bit mono
+ * silence-with-a-tone WAV, deterministic, for stt inputs (duration is
+ * what transcription fakes report).  Other names: 404. */
+static void ctl_media(const struct fpctl_env *env, fpprov_t *p,
+                      const struct fp_call *call, struct fp_resp *resp)
+{
+        const char *name = strrchr(call->path, '/'); /* "media/<name>" */
+        int secs = 0;
+        uint32_t n, rate = 8000;
+        unsigned char *b;
+
+        if (!name || sscanf(name, "/tone-%ds.wav", &secs) != 1 || secs < 1 ||
+            secs > 600) {
+                ctl_error(resp, 404, "no such media");
+                return;
+        }
+        n = (uint32_t)secs * rate * 2;
+        b = xcalloc(44 + n, 1);
+        memcpy(b, "RIFF", 4);
+        for (int i = 0; i < 4; i++) {
+                b[4 + i] = (unsigned char)((36 + n) >> (8 * i));
+                b[40 + i] = (unsigned char)(n >> (8 * i));
+                b[24 + i] = (unsigned char)(rate >> (8 * i));
+                b[28 + i] = (unsigned char)((rate * 2) >> (8 * i));
+        }
+        memcpy(b + 8, "WAVEfmt ", 8);
+        b[16] = 16;   /* fmt chunk size */
+        b[20] = 1;    /* PCM */
+        b[22] = 1;    /* mono */
+        b[32] = 2;    /* block align */
+        b[34] = 16;   /* bits */
+        memcpy(b + 36, "data", 4);
+        for (uint32_t i = 0; i < n / 2; i++)  /* a 500 Hz square-ish tone */
+                b[44 + 2 * i + 1] = (i / 8) % 2 ? 0x10 : 0xf0;
+        fpresp_set_owned(resp, 200, (char *)b, 44 + n);
+        fpresp_content_type(resp, "audio/wav");
+}
+
+/* Async tasks of one provider: ids, poll counts and poll times. */
+static void ctl_tasks(const struct fpctl_env *env, fpprov_t *p,
+                      const struct fp_call *call, struct fp_resp *resp)
+{
+        fpresp_json(resp, 200, fptask_dump(fpprov_name(p)), JSON_COMPACT);
 }
 
 static void ctl_stats_all(const struct fpctl_env *env, fpprov_t *p,
@@ -119,6 +167,7 @@ static const struct {
         {"POST", "script", 1, ctl_script},
         {"POST", "config", 1, ctl_config},
         {"GET", "requests", 1, ctl_requests},
+        {"GET", "tasks", 1, ctl_tasks},
 };
 
 void fpctl_handle(const struct fpctl_env *env, const struct fp_call *call,
@@ -130,6 +179,11 @@ void fpctl_handle(const struct fpctl_env *env, const struct fp_call *call,
         int method_seen = 0;
         size_t i;
 
+        if (!strncmp(call->path, "media/", 6) &&
+            !strcmp(call->method, "GET")) {
+                ctl_media(env, NULL, call, resp);
+                return;
+        }
         if (slash) {
                 p = fpprov_find(env->provs, env->nprovs, call->path,
                                 (size_t)(slash - call->path));

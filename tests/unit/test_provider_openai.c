@@ -81,7 +81,7 @@ static json_t *build_ok(const struct provider_cfg *p, const struct tjob *t,
         json_t *body;
         int r;
 
-        r = provider_openai_chat_ops.build(p, "sk-test-123", &t->job, req,
+        r = provider_openai_chat_ops.build(p, "sk-test-123", &t->job, NULL, req,
                                            errstr, sizeof(errstr));
         ck_assert_msg(r == 0, "build failed: %s", errstr);
         ck_assert_uint_eq(req->body_len, strlen(req->body));
@@ -98,7 +98,7 @@ static enum outcome run_parse(const struct provider_resp *resp,
 
         memset(res, 0, sizeof(*res));
         memset(err, 0, sizeof(*err));
-        return provider_openai_chat_ops.parse(&p, resp, res, err);
+        return provider_openai_chat_ops.parse(&p, NULL, resp, res, err);
 }
 
 /*
@@ -269,7 +269,7 @@ static void build_fails(const struct provider_cfg *p, const char *key,
         char errstr[256] = "";
 
         memset(&req, 0x5a, sizeof(req));
-        ck_assert_int_eq(provider_openai_chat_ops.build(p, key, job, &req,
+        ck_assert_int_eq(provider_openai_chat_ops.build(p, key, job, NULL, &req,
                                                         errstr,
                                                         sizeof(errstr)),
                          -1);
@@ -332,7 +332,7 @@ START_TEST(test_build_no_key_no_auth_header)
 
         tjob_init(&t, "m");
         ck_assert_int_eq(provider_openai_chat_ops.build(
-                                 &p, NULL, &t.job, &req, errstr,
+                                 &p, NULL, &t.job, NULL, &req, errstr,
                                  sizeof(errstr)),
                          0);
         ck_assert_str_eq(req.headers[0], "Content-Type: application/json");
