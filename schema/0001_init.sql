@@ -46,6 +46,8 @@ CREATE TABLE jobs (
     deadline       timestamptz,
     started_at     timestamptz,
     finished_at    timestamptz,
+    billing_note   text,                   -- why a finished job has no
+                                           -- charge (usage unknown, ...)
     CHECK ((state IN ('succeeded', 'failed', 'rejected', 'cancelled'))
            = (finished_at IS NOT NULL))
 );
@@ -107,6 +109,8 @@ CREATE TABLE results (
     content_type   text,                   -- text/plain, image/png, ...
     text_content   text,                   -- chat reply, transcript
     data           bytea,                  -- inline binary, size-limited
+    data_bytes     bigint,                 -- size of the inline media made,
+                                           -- stored or not
     urls           text[],                 -- media URLs as given
     finish_reason  text,
     -- Usage in the kind's natural unit (tokens, images, seconds, chars).
@@ -115,6 +119,9 @@ CREATE TABLE results (
     units          numeric(20, 6),
     unit           text,
     usage          jsonb,                  -- the provider's own usage object
+    provider_cost  text,                   -- provider-reported cost (e.g.
+                                           -- KIE credits), as reported
+    note           text,                   -- e.g. media over the size limit
     created_at     timestamptz NOT NULL DEFAULT now()
 );
 

@@ -14,8 +14,12 @@
  * A job's life, and the container it sits in at each state:
  *
  *   ACCEPTING   ACCEPT op in pgsink         (job table)
- *   INFLIGHT    HTTP call in httploop        (job table)
- *   RETRY_WAIT  retry heap, until due_us     (job table)
+ *   INFLIGHT    HTTP in httploop: the input fetch, the call (submit for
+ *               async providers) or a task poll, by `step` (job table)
+ *   RETRY_WAIT  timer heap until due_us: a retry, a poll or a fetch
+ *               retry, by `due` (job table)
+ *   RECORDING   TASK_START op in pgsink: an accepted async task is made
+ *               durable before its first poll (job table)
  *   FINISHING   FINISH op in pgsink          (job table)
  *   DLQ         DLQ produce, then REJECT op  (no table: may lack an id)
  *
@@ -61,9 +65,21 @@ enum job_state {
         JOB_ACCEPTING,
         JOB_INFLIGHT,
         JOB_RETRY_WAIT,
+        JOB_RECORDING,
         JOB_FINISHING,
         JOB_DLQ,
 };
+
+/** What an INFLIGHT job's HTTP request is, or what a waiting job does
+ *  when due. */
+enum job_step {
+        STEP_CALL,   /**< call (or async submit) the current provider */
+        STEP_FETCH,  /**< fetch the job's input media */
+        STEP_POLL,   /**< poll the current provider's task */
+};
+
+#define FETCH_TRIES 3
+#define POLL_ERRORS_MAX 10
 
 struct attempt {
         const char *provider;  /**< borrowed from wconf */
@@ -101,6 +117,18 @@ struct job {
         int64_t deadline_us;    /**< monotonic, 0 = none */
         int64_t due_us;         /**< RETRY_WAIT: when to try again */
         size_t heap_idx;
+        enum job_step step;     /**< INFLIGHT: what; RETRY_WAIT: next */
+        /* input media (stt uploads), fetched once per job */
+        uint8_t *input;
+        size_t input_len;
+        char *input_ctype;
+        int fetch_tries;
+        /* the current provider's async task */
+        char *task_id;
+        int key_idx;            /**< key index the call used */
+        int polls, poll_errors;
+        int64_t poll_ms;        /**< next poll interval */
+        int64_t task_deadline_us;
         char fail_class[24];
         char fail_reason[512];
         struct job *hnext;      /**< job table chain */
@@ -303,6 +331,9 @@ static void job_destroy(struct job *j)
         codec_job_free(j->pb);
         free(j->raw);
         free(j->key);
+        free(j->input);
+        free(j->input_ctype);
+        free(j->task_id);
         free(j->topic);
         free(j->dlq_code);
         free(j->dlq_reason);
@@ -613,6 +644,65 @@ static void next_provider(struct job *j)
 {
         j->cur++;
         j->tries_here = 0;
+        free(j->task_id);
+        j->task_id = NULL;
+}
+
+/* Call the current provider, moving down the chain past any that cannot
+ * be called at all.  May finish the job. */
+/* The model hint the job gives for its kind, or NULL. */
+static const char *job_model(const Genq__V1__Job *pb)
+{
+        const char *m = NULL;
+
+        switch (pb->payload_case) {
+        case GENQ__V1__JOB__PAYLOAD_CHAT:
+                m = pb->chat->model;
+                break;
+        case GENQ__V1__JOB__PAYLOAD_IMAGE:
+                m = pb->image->model;
+                break;
+        case GENQ__V1__JOB__PAYLOAD_VIDEO:
+                m = pb->video->model;
+                break;
+        case GENQ__V1__JOB__PAYLOAD_STT:
+                m = pb->stt->model;
+                break;
+        case GENQ__V1__JOB__PAYLOAD_TTS:
+                m = pb->tts->model;
+                break;
+        default:
+                break;
+        }
+        return m && *m ? m : NULL;
+}
+
+static void start_fetch(engine_t *e, struct job *j);
+static void schedule_retry(engine_t *e, struct job *j, int64_t delay_ms);
+
+/* Send the current provider's request; @returns 0 or -1 with errstr. */
+static int send_call(engine_t *e, struct job *j, struct wprovider *p,
+                     int key, char *errstr, size_t errstr_size)
+{
+        struct provider_input in = {(const char *)j->input, j->input_len,
+                                    j->input_ctype, NULL};
+        struct provider_req req = {0};
+        int rc;
+
+        if (j->input) {
+                const char *url = j->pb->stt ? j->pb->stt->audio_url : "";
+
+                in.filename = strrchr(url, '/') ? strrchr(url, '/') + 1
+                                                : "input";
+        }
+        rc = p->ops->build(&p->pcfg, p->keys[key].secret, j->pb,
+                           j->input ? &in : NULL, &req, errstr,
+                           errstr_size) ||
+             httploop_send(e->hl, &req, (long)p->timeout_ms,
+                           p->pcfg.max_body_bytes, on_http_done, j, errstr,
+                           errstr_size);
+        provider_req_clear(&req);
+        return rc ? -1 : 0;
 }
 
 /* Call the current provider, moving down the chain past any that cannot
@@ -623,7 +713,6 @@ static void start_attempt(engine_t *e, struct job *j)
 
         while (j->cur < j->n_chain) {
                 struct wprovider *p = cur_provider(e, j);
-                struct provider_req req = {0};
                 struct attempt *a;
                 int key = pick_key(e, j->chain[j->cur]);
 
@@ -633,21 +722,20 @@ static void start_attempt(engine_t *e, struct job *j)
                         next_provider(j);
                         continue;
                 }
-                if (p->ops->build(&p->pcfg, p->keys[key].secret, j->pb, NULL, &req,
-                                  errstr, sizeof(errstr)) == 0 &&
-                    httploop_send(e->hl, &req, (long)p->timeout_ms,
-                                  p->pcfg.max_body_bytes, on_http_done, j,
-                                  errstr, sizeof(errstr)) == 0) {
-                        provider_req_clear(&req);
+                if ((p->ops->flags & PROVIDER_F_NEEDS_INPUT) && !j->input) {
+                        start_fetch(e, j); /* comes back here when done */
+                        return;
+                }
+                if (send_call(e, j, p, key, errstr, sizeof(errstr)) == 0) {
                         a = add_attempt(j, p, key);
-                        a->model = xstrdup(j->pb->chat && *j->pb->chat->model
-                                                   ? j->pb->chat->model
-                                                   : p->model);
+                        a->model = xstrdup(job_model(j->pb) ? job_model(j->pb)
+                                                            : p->model);
                         j->state = JOB_INFLIGHT;
+                        j->step = STEP_CALL;
+                        j->key_idx = key;
                         j->call_start_us = e->now_us;
                         return;
                 }
-                provider_req_clear(&req);
                 a = add_attempt(j, p, key);
                 a->outcome = OUTCOME_FALLBACK_NEXT;
                 a->error = xstrdup(errstr);
@@ -659,6 +747,64 @@ static void start_attempt(engine_t *e, struct job *j)
                  j->fail_reason[0] ? j->fail_reason : "none");
 }
 
+/* ---- input media (stt uploads) ------------------------------------------ */
+
+static void on_fetch_done(engine_t *e, struct job *j,
+                          const struct provider_resp *resp);
+
+static void start_fetch(engine_t *e, struct job *j)
+{
+        struct provider_req req = {.method = "GET"};
+        char errstr[256];
+
+        snprintf(req.url, sizeof(req.url), "%s", j->pb->stt->audio_url);
+        if (httploop_send(e->hl, &req, (long)e->w->input_timeout_ms,
+                          (size_t)e->w->max_input_bytes, on_http_done, j,
+                          errstr, sizeof(errstr))) {
+                fail_job(e, j, "fatal_job", "input: %s", errstr);
+                return;
+        }
+        j->state = JOB_INFLIGHT;
+        j->step = STEP_FETCH;
+}
+
+/* 2xx: keep the bytes for every provider of the chain.  4xx and an
+ * oversized body: the job's input is bad (fatal_job, per the reference's
+ * "unreachable input URL").  Transport errors and 5xx: a few tries. */
+static void on_fetch_done(engine_t *e, struct job *j,
+                          const struct provider_resp *resp)
+{
+        int64_t delay;
+
+        if (resp->status >= 200 && resp->status < 300 && !resp->truncated) {
+                j->input = xmalloc(resp->body_len ? resp->body_len : 1);
+                memcpy(j->input, resp->body, resp->body_len);
+                j->input_len = resp->body_len;
+                j->input_ctype = xstrdup(resp->content_type);
+                start_attempt(e, j);
+                return;
+        }
+        if (resp->truncated || (resp->status >= 400 && resp->status < 500)) {
+                fail_job(e, j, "fatal_job", "input %s: %s",
+                         j->pb->stt->audio_url,
+                         resp->truncated ? "larger than worker.max_input_bytes"
+                                         : "refused by its server");
+                return;
+        }
+        delay = backoff_delay_ms(&e->bo, ++j->fetch_tries, -1, rnd32(e));
+        if (j->fetch_tries >= FETCH_TRIES ||
+            backoff_fit_deadline(delay, e->now_us, j->deadline_us) < 0) {
+                fail_job(e, j, "fatal_job", "input %s unreachable: %s",
+                         j->pb->stt->audio_url,
+                         resp->transport_err ? resp->transport_msg
+                                             : "server error");
+                return;
+        }
+        j->step = STEP_FETCH;
+        schedule_retry(e, j, delay);
+}
+
+/* Wait \p delay_ms, then do j->step (a call, a fetch or a poll). */
 static void schedule_retry(engine_t *e, struct job *j, int64_t delay_ms)
 {
         j->state = JOB_RETRY_WAIT;
@@ -683,6 +829,7 @@ static int try_retry(engine_t *e, struct job *j, const struct provider_err *pe)
         if (delay < 0)
                 return 0;
         j->tries_here++;
+        j->step = STEP_CALL;
         schedule_retry(e, j, delay);
         return 1;
 }
@@ -727,23 +874,161 @@ static void on_failure(engine_t *e, struct job *j, const struct provider_err *pe
         start_attempt(e, j);
 }
 
-static void on_http_done(void *opaque, const struct provider_resp *resp)
-{
-        struct job *j = opaque;
-        engine_t *e = j->eng;
-        struct wprovider *p = cur_provider(e, j);
-        struct attempt *a = &j->att[j->n_att - 1];
-        struct provider_result res = {.input_tokens = -1, .output_tokens = -1};
-        struct provider_err pe = {.retry_after_ms = -1};
-        enum outcome o;
+/* ---- async tasks ------------------------------------------------------- */
 
-        e->now_us = mono_us();
-        o = p->ops->parse(&p->pcfg, j->pb, resp, &res, &pe);
-        a->http_status = resp->status;
-        a->outcome = o;
-        a->latency_ms = (e->now_us - j->call_start_us) / 1000;
+static void submit_task_op(engine_t *e, struct job *j, enum pgop_type type,
+                           const char *state, const char *error)
+{
+        struct wprovider *p = cur_provider(e, j);
+        struct pgop *op = pgop_new(type);
+
+        op->opaque = j;
+        op->job_id = xstrdup(j->id);
+        op->provider = xstrdup(p->name);
+        op->key_id = xstrdup(p->keys[j->key_idx].id);
+        op->task_id = xstrdup(j->task_id);
+        op->state = xstrdup(state);
+        op->error = xstrdup(error);
+        op->polls = j->polls;
+        op->first_poll_s = (double)p->poll_ms / 1000.0;
+        pgsink_submit(e->ps, op);
+}
+
+/* The provider accepted the task: make it durable before polling, so a
+ * crash from here on never submits (and pays for) it twice. */
+static void on_task_accepted(engine_t *e, struct job *j,
+                             struct provider_result *res)
+{
+        struct wprovider *p = cur_provider(e, j);
+
+        free(j->task_id);
+        j->task_id = res->task_id;
+        res->task_id = NULL; /* now owned by the job */
+        j->polls = j->poll_errors = 0;
+        j->poll_ms = p->poll_ms;
+        j->task_deadline_us = e->now_us + p->task_timeout_s * 1000000;
+        j->state = JOB_RECORDING;
+        submit_task_op(e, j, PGOP_TASK_START, "polling", NULL);
+}
+
+static void on_task_recorded(engine_t *e, struct job *j)
+{
+        j->step = STEP_POLL;
+        schedule_retry(e, j, j->poll_ms);
+}
+
+static void start_poll(engine_t *e, struct job *j)
+{
+        struct wprovider *p = cur_provider(e, j);
+        struct provider_req req = {0};
+        char errstr[256];
+        int rc;
+
+        rc = p->ops->build_poll(&p->pcfg, p->keys[j->key_idx].secret,
+                                j->task_id, &req, errstr, sizeof(errstr)) ||
+             httploop_send(e->hl, &req, (long)p->timeout_ms,
+                           p->pcfg.max_body_bytes, on_http_done, j, errstr,
+                           sizeof(errstr));
+        provider_req_clear(&req);
+        if (rc) {
+                struct provider_err pe = {.outcome = OUTCOME_FALLBACK_NEXT,
+                                          .retry_after_ms = -1};
+
+                snprintf(pe.errstr, sizeof(pe.errstr), "poll: %.200s", errstr);
+                submit_task_op(e, j, PGOP_TASK_END, "failed", pe.errstr);
+                on_failure(e, j, &pe);
+                return;
+        }
+        j->state = JOB_INFLIGHT;
+        j->step = STEP_POLL;
+}
+
+/* The task failed, timed out, or cannot be polled: record it, then let
+ * the outcome class decide (fallback, key, fatal) as for a call. */
+static void task_failed(engine_t *e, struct job *j, const char *state,
+                        struct provider_err *pe)
+{
+        struct attempt *a = &j->att[j->n_att - 1];
+
+        a->outcome = pe->outcome;
+        free(a->error);
+        a->error = xstrdup(pe->errstr);
+        submit_task_op(e, j, PGOP_TASK_END, state, pe->errstr);
+        on_failure(e, j, pe);
+}
+
+static void schedule_poll(engine_t *e, struct job *j, int64_t hint_ms)
+{
+        struct wprovider *p = cur_provider(e, j);
+        int64_t next = hint_ms >= 0 ? hint_ms : j->poll_ms;
+
+        /* Grow the interval by half each time, with up to 10% jitter so
+         * tasks submitted together spread out. */
+        j->poll_ms = j->poll_ms * 3 / 2;
+        if (j->poll_ms > p->poll_max_ms)
+                j->poll_ms = p->poll_max_ms;
+        next += next / 10 * rnd32(e) / UINT32_MAX;
+        j->step = STEP_POLL;
+        schedule_retry(e, j, next);
+}
+
+static void on_poll_done(engine_t *e, struct job *j,
+                         const struct provider_resp *resp)
+{
+        struct wprovider *p = cur_provider(e, j);
+        struct provider_result res = {.input_tokens = -1, .output_tokens = -1,
+                                      .units = -1};
+        struct provider_err pe = {.retry_after_ms = -1};
+        enum outcome o = p->ops->parse_poll(&p->pcfg, j->pb, resp, &res, &pe);
+
+        j->polls++;
+        pe.outcome = o;
         if (o == OUTCOME_SUCCESS) {
                 finish_job(e, j, 1, &res);
+        } else if (o != OUTCOME_PENDING && o != OUTCOME_RETRY_LATER) {
+                task_failed(e, j, "failed", &pe);
+        } else if (e->now_us >= j->task_deadline_us) {
+                pe.outcome = OUTCOME_FALLBACK_NEXT;
+                snprintf(pe.errstr, sizeof(pe.errstr),
+                         "task %s did not finish within %lld s", j->task_id,
+                         (long long)p->task_timeout_s);
+                task_failed(e, j, "timed_out", &pe);
+        } else if (o == OUTCOME_RETRY_LATER &&
+                   ++j->poll_errors >= POLL_ERRORS_MAX) {
+                pe.outcome = OUTCOME_FALLBACK_NEXT;
+                task_failed(e, j, "failed", &pe);
+        } else {
+                schedule_poll(e, j, pe.retry_after_ms);
+        }
+        provider_result_clear(&res);
+}
+
+/* ---- HTTP completions --------------------------------------------------- */
+
+static void on_call_done(engine_t *e, struct job *j,
+                         const struct provider_resp *resp)
+{
+        struct wprovider *p = cur_provider(e, j);
+        struct attempt *a = &j->att[j->n_att - 1];
+        struct provider_result res = {.input_tokens = -1, .output_tokens = -1,
+                                      .units = -1};
+        struct provider_err pe = {.retry_after_ms = -1};
+        enum outcome o = p->ops->parse(&p->pcfg, j->pb, resp, &res, &pe);
+
+        a->http_status = resp->status;
+        a->latency_ms = (e->now_us - j->call_start_us) / 1000;
+        if (o == OUTCOME_SUCCESS && (p->ops->flags & PROVIDER_F_ASYNC) &&
+            !res.task_id) {
+                o = OUTCOME_FALLBACK_NEXT;
+                snprintf(pe.errstr, sizeof(pe.errstr),
+                         "accepted without a task id");
+        }
+        a->outcome = o;
+        if (o == OUTCOME_SUCCESS) {
+                if (p->ops->flags & PROVIDER_F_ASYNC)
+                        on_task_accepted(e, j, &res);
+                else
+                        finish_job(e, j, 1, &res);
                 provider_result_clear(&res);
                 return;
         }
@@ -753,6 +1038,25 @@ static void on_http_done(void *opaque, const struct provider_resp *resp)
         log_dbg(LOG_DBG_JOB, "job", "job %s: %s -> %s: %s", j->id, p->name,
                 outcome_name(o), pe.errstr);
         on_failure(e, j, &pe);
+}
+
+static void on_http_done(void *opaque, const struct provider_resp *resp)
+{
+        struct job *j = opaque;
+        engine_t *e = j->eng;
+
+        e->now_us = mono_us();
+        switch (j->step) {
+        case STEP_FETCH:
+                on_fetch_done(e, j, resp);
+                break;
+        case STEP_POLL:
+                on_poll_done(e, j, resp);
+                break;
+        default:
+                on_call_done(e, j, resp);
+                break;
+        }
 }
 
 /* ---- finishing ---------------------------------------------------------- */
@@ -781,23 +1085,39 @@ static char *attempts_json(const struct job *j)
         return s;
 }
 
+/* The price used, stored with the charge.  Chat: per 1,000 tokens in
+ * and out; other kinds: per natural unit.  The ledger statement computes
+ * (in * input + out * output) / per + units * unit_price from it. */
 static char *price_json(const struct wprovider *p, int estimated)
 {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:b}",
-                              "provider", p->name, "unit", p->price_unit,
-                              "per", (json_int_t)1000, "input_credits",
-                              p->price_in_credits, "output_credits",
-                              p->price_out_credits, "input_usd",
-                              p->price_in_usd, "output_usd", p->price_out_usd,
+        int tokens = !strcmp(p->price_unit, "1k_tokens");
+        json_t *o = json_pack("{s:s, s:s, s:I, s:b}", "provider", p->name,
+                              "unit", p->price_unit, "per",
+                              (json_int_t)(tokens ? 1000 : 1),
                               "estimated_usage", estimated);
-        char *s = json_dumps(o, JSON_COMPACT);
+        char *s;
 
+        if (tokens) {
+                json_object_set_new(o, "input_credits",
+                                    json_string(p->price_in_credits));
+                json_object_set_new(o, "output_credits",
+                                    json_string(p->price_out_credits));
+                json_object_set_new(o, "input_usd",
+                                    json_string(p->price_in_usd));
+                json_object_set_new(o, "output_usd",
+                                    json_string(p->price_out_usd));
+        } else {
+                json_object_set_new(o, "unit_credits",
+                                    json_string(p->price_credits));
+                json_object_set_new(o, "unit_usd", json_string(p->price_usd));
+        }
+        s = json_dumps(o, JSON_COMPACT);
         json_decref(o);
         return s;
 }
 
 /* Tokens a provider did not report, estimated at 4 bytes a token, so a
- * job is never billed as zero for want of a usage object. */
+ * chat job is never billed as zero for want of a usage object. */
 static int64_t estimate_tokens(const char *s)
 {
         return s ? (int64_t)((strlen(s) + 3) / 4) : 0;
@@ -812,23 +1132,92 @@ static int64_t prompt_bytes_tokens(const Genq__V1__Job *pb)
         return n;
 }
 
-static void fill_success(struct job *j, struct pgop *op,
-                         const struct wprovider *p,
-                         const struct provider_result *res)
+static char *urls_json(const struct provider_result *res)
+{
+        json_t *a = json_array();
+        char *s;
+
+        for (size_t i = 0; i < res->n_urls; i++)
+                json_array_append_new(a, json_string(res->urls[i]));
+        s = json_dumps(a, JSON_COMPACT);
+        json_decref(a);
+        return s;
+}
+
+/* Inline media is stored up to worker.max_inline_bytes; beyond, its size
+ * is recorded with a note and the bytes are dropped (the job succeeded:
+ * the provider made it, and was paid). */
+static void fill_media(engine_t *e, struct pgop *op,
+                       const struct provider_result *res)
+{
+        char note[160];
+
+        op->content_type = xstrdup(res->content_type
+                                           ? res->content_type
+                                           : res->text ? "text/plain" : NULL);
+        if (res->n_urls)
+                op->urls_json = urls_json(res);
+        op->provider_cost = xstrdup(res->provider_cost);
+        if (!res->data)
+                return;
+        op->data_bytes = (int64_t)res->data_len;
+        if (res->data_len > (size_t)e->w->max_inline_bytes) {
+                snprintf(note, sizeof(note),
+                         "inline media of %zu bytes not stored (limit "
+                         "worker.max_inline_bytes = %lld)",
+                         res->data_len, (long long)e->w->max_inline_bytes);
+                op->note = xstrdup(note);
+                return;
+        }
+        op->data = xmalloc(res->data_len ? res->data_len : 1);
+        memcpy(op->data, res->data, res->data_len);
+        op->data_len = res->data_len;
+}
+
+/* Chat bills tokens (estimated if unreported); other kinds bill their
+ * natural units, and a job whose units are unknown is not billed at all
+ * but marked, never billed as zero. */
+static void fill_usage(struct job *j, struct pgop *op,
+                       const struct wprovider *p,
+                       const struct provider_result *res)
 {
         int estimated = res->input_tokens < 0 || res->output_tokens < 0;
 
+        if (!strcmp(p->price_unit, "1k_tokens")) {
+                op->in_tokens = res->input_tokens >= 0
+                                        ? res->input_tokens
+                                        : prompt_bytes_tokens(j->pb);
+                op->out_tokens = res->output_tokens >= 0
+                                         ? res->output_tokens
+                                         : estimate_tokens(res->text);
+                op->price_json = price_json(p, estimated);
+                return;
+        }
+        op->in_tokens = res->input_tokens;
+        op->out_tokens = res->output_tokens;
+        op->unit = p->price_unit;
+        op->units = res->units;
+        if (res->units >= 0)
+                op->price_json = price_json(p, 0);
+        else
+                op->billing_note = xstrdup("usage unknown: the provider "
+                                           "reported no units; not billed");
+}
+
+static void fill_success(engine_t *e, struct job *j, struct pgop *op,
+                         const struct wprovider *p,
+                         const struct provider_result *res)
+{
         op->provider = xstrdup(p->name);
         op->model = xstrdup(res->model ? res->model
                                        : j->att[j->n_att - 1].model);
-        op->text = xstrdup(res->text ? res->text : "");
+        op->text = xstrdup(res->text);
         op->finish_reason = xstrdup(res->finish_reason);
         op->usage_json = xstrdup(res->usage_json);
-        op->in_tokens = res->input_tokens >= 0 ? res->input_tokens
-                                               : prompt_bytes_tokens(j->pb);
-        op->out_tokens = res->output_tokens >= 0 ? res->output_tokens
-                                                 : estimate_tokens(res->text);
-        op->price_json = price_json(p, estimated);
+        op->task_id = xstrdup(j->task_id);
+        op->polls = j->polls;
+        fill_media(e, op, res);
+        fill_usage(j, op, p, res);
 }
 
 static void finish_job(engine_t *e, struct job *j, int ok,
@@ -842,7 +1231,7 @@ static void finish_job(engine_t *e, struct job *j, int ok,
         op->n_attempts = (int32_t)j->n_att;
         op->attempts_json = attempts_json(j);
         if (ok) {
-                fill_success(j, op, cur_provider(e, j), res);
+                fill_success(e, j, op, cur_provider(e, j), res);
         } else {
                 op->error_class = xstrdup(j->fail_class);
                 op->error = xstrdup(j->fail_reason);
@@ -979,6 +1368,12 @@ static void on_pg_done(engine_t *e, struct pgop *op)
         case PGOP_SWEEP:
                 on_swept(e, op);
                 break;
+        case PGOP_TASK_START:
+                if (op->rc)
+                        log_err("job", "job %s: task %s not recorded: %s",
+                                op->job_id, op->task_id, op->errstr);
+                on_task_recorded(e, op->opaque);
+                break;
         default:
                 break;
         }
@@ -999,8 +1394,16 @@ static void drain_pg(engine_t *e)
 
 static void fire_retries(engine_t *e)
 {
-        while (e->heap_n > 0 && e->heap[0]->due_us <= e->now_us)
-                start_attempt(e, heap_pop(e));
+        while (e->heap_n > 0 && e->heap[0]->due_us <= e->now_us) {
+                struct job *j = heap_pop(e);
+
+                if (j->step == STEP_POLL)
+                        start_poll(e, j);
+                else if (j->step == STEP_FETCH)
+                        start_fetch(e, j);
+                else
+                        start_attempt(e, j);
+        }
 }
 
 static void periodic(engine_t *e)

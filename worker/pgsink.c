@@ -34,7 +34,7 @@
 #include "pgutil.h"
 #include "xmem.h"
 
-#define MAX_PARAMS 24
+#define MAX_PARAMS 32
 #define RECONNECT_MAX_MS 5000
 
 /* Prepared statements, by index. */
@@ -46,6 +46,8 @@ enum stmt {
         S_RENEW,
         S_RELEASE,
         S_SWEEP,
+        S_TASK_START,
+        S_TASK_END,
         N_STMTS,
 };
 
@@ -84,11 +86,17 @@ static const char *stmt_sql[N_STMTS] = {
                 "now(), 'invalid', $8) ON CONFLICT (job_id) DO NOTHING",
         /* One statement: the final state only if we still hold the lease;
          * result and charge only then; attempts always (they happened). */
+        /* One statement: the final state only if we still hold the lease;
+         * result, task and charge only then; attempts always (they
+         * happened).  The charge: tokens at the per-`per` token prices
+         * plus natural units at the unit price, exact decimals, from the
+         * price snapshot that is stored with it. */
         [S_FINISH] =
                 "WITH j AS (UPDATE jobs SET state = $3::text, "
                 "finished_at = now(), provider = $4::text, model = $5::text, "
                 "attempts = attempts + $6::int, error_class = $7::text, "
-                "error = $8::text, lease_owner = NULL, lease_until = NULL "
+                "error = $8::text, billing_note = $26::text, "
+                "lease_owner = NULL, lease_until = NULL "
                 "WHERE job_id = $1::text AND lease_owner = $2::text "
                 "AND state = 'running' "
                 "RETURNING job_id, tenant_id, kind, accepted_at), "
@@ -100,25 +108,44 @@ static const char *stmt_sql[N_STMTS] = {
                 "FROM jsonb_to_recordset($9::jsonb) AS x(no int, "
                 "provider text, key_id text, model text, status int, "
                 "outcome text, error text, latency_ms int, started_ms bigint)),"
-                " r AS (INSERT INTO results (job_id, provider, model, "
+                " t AS (UPDATE tasks SET state = CASE WHEN $3::text = "
+                "'succeeded' THEN 'succeeded' ELSE 'failed' END, "
+                "finished_at = now(), polls = $25::int "
+                "WHERE job_id = $1::text AND provider_task_id = $24::text "
+                "AND finished_at IS NULL AND EXISTS (SELECT 1 FROM j)), "
+                "r AS (INSERT INTO results (job_id, provider, model, "
                 "content_type, text_content, finish_reason, input_tokens, "
-                "output_tokens, units, unit, usage) SELECT job_id, $4::text, "
-                "$5::text, 'text/plain', $10::text, $11::text, $12::bigint, "
-                "$13::bigint, $12::bigint + $13::bigint, 'tokens', "
-                "$14::jsonb FROM j WHERE $3::text = 'succeeded' "
+                "output_tokens, units, unit, usage, data, data_bytes, urls, "
+                "provider_cost, note) SELECT job_id, $4::text, "
+                "$5::text, $18::text, $10::text, $11::text, $12::bigint, "
+                "$13::bigint, CASE WHEN $17::text IS NULL THEN "
+                "$12::bigint + $13::bigint ELSE $16::numeric END, "
+                "coalesce($17::text, 'tokens'), $14::jsonb, $19::bytea, "
+                "$20::bigint, ARRAY(SELECT jsonb_array_elements_text("
+                "coalesce($21::jsonb, '[]'))), $22::text, $23::text "
+                "FROM j WHERE $3::text = 'succeeded' "
                 "ON CONFLICT (job_id) DO NOTHING), "
                 "l AS (INSERT INTO credit_ledger (job_id, tenant_id, "
                 "entry_type, credits, usd, kind, provider, model, unit, "
-                "units, price_snapshot, job_accepted_at) "
+                "units, price_snapshot, provider_cost, job_accepted_at) "
                 "SELECT job_id, tenant_id, 'charge', "
-                "round(($12::bigint * (p->>'input_credits')::numeric + "
-                "$13::bigint * (p->>'output_credits')::numeric) / "
-                "(p->>'per')::numeric, 6), "
-                "round(($12::bigint * (p->>'input_usd')::numeric + "
-                "$13::bigint * (p->>'output_usd')::numeric) / "
-                "(p->>'per')::numeric, 8), "
-                "kind, $4::text, $5::text, 'tokens', "
-                "$12::bigint + $13::bigint, p, accepted_at "
+                "round((coalesce($12::bigint, 0) * "
+                "coalesce((p->>'input_credits')::numeric, 0) + "
+                "coalesce($13::bigint, 0) * "
+                "coalesce((p->>'output_credits')::numeric, 0)) / "
+                "(p->>'per')::numeric + coalesce($16::numeric, 0) * "
+                "coalesce((p->>'unit_credits')::numeric, 0), 6), "
+                "round((coalesce($12::bigint, 0) * "
+                "coalesce((p->>'input_usd')::numeric, 0) + "
+                "coalesce($13::bigint, 0) * "
+                "coalesce((p->>'output_usd')::numeric, 0)) / "
+                "(p->>'per')::numeric + coalesce($16::numeric, 0) * "
+                "coalesce((p->>'unit_usd')::numeric, 0), 8), "
+                "kind, $4::text, $5::text, coalesce($17::text, 'tokens'), "
+                "CASE WHEN $17::text IS NULL THEN $12::bigint + $13::bigint "
+                "ELSE $16::numeric END, p, "
+                "CASE WHEN $22::text ~ '^[0-9]+(\\.[0-9]+)?$' "
+                "THEN $22::numeric END, accepted_at "
                 "FROM j, (SELECT $15::jsonb AS p) s "
                 "WHERE $3::text = 'succeeded' AND p IS NOT NULL "
                 "ON CONFLICT DO NOTHING) "
@@ -142,6 +169,17 @@ static const char *stmt_sql[N_STMTS] = {
                     "AND payload IS NOT NULL "
                     "ORDER BY accepted_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
                     "RETURNING job_id, payload",
+        [S_TASK_START] =
+                "INSERT INTO tasks (job_id, provider, key_id, "
+                "provider_task_id, state, next_poll_at, lease_owner) "
+                "VALUES ($1, $2, $3, $4, 'polling', now() + "
+                "make_interval(secs => $5::double precision), $6) "
+                "ON CONFLICT (provider, provider_task_id) DO NOTHING",
+        [S_TASK_END] =
+                "UPDATE tasks SET state = $3, error = $4, polls = $5::int, "
+                "finished_at = now(), lease_owner = NULL "
+                "WHERE provider = $1 AND provider_task_id = $2 "
+                "AND finished_at IS NULL",
 };
 
 struct pgsink_s {
@@ -183,6 +221,8 @@ struct pgop *pgop_new(enum pgop_type type)
         op->partition = -1;
         op->offset = -1;
         op->in_tokens = op->out_tokens = -1;
+        op->units = -1;
+        op->data_bytes = -1;
         return op;
 }
 
@@ -203,6 +243,14 @@ void pgop_destroy(struct pgop *op)
         free(op->error_class);
         free(op->error);
         free(op->attempts_json);
+        free(op->billing_note);
+        free(op->content_type);
+        free(op->data);
+        free(op->urls_json);
+        free(op->provider_cost);
+        free(op->note);
+        free(op->key_id);
+        free(op->task_id);
         free(op->text);
         free(op->finish_reason);
         free(op->usage_json);
@@ -370,6 +418,36 @@ static int send_reject(pgsink_t *ps, const struct pgop *op)
         return 2;
 }
 
+static void p_double(struct params *p, double x)
+{
+        if (x < 0) {
+                p_str(p, NULL);
+                return;
+        }
+        snprintf(p->num[p->n], sizeof(p->num[0]), "%.6f", x);
+        p_str(p, p->num[p->n]);
+}
+
+static int send_task(pgsink_t *ps, const struct pgop *op)
+{
+        struct params t = {0};
+
+        p_str(&t, op->type == PGOP_TASK_START ? op->job_id : op->provider);
+        if (op->type == PGOP_TASK_START) {
+                p_str(&t, op->provider);
+                p_str(&t, op->key_id);
+                p_str(&t, op->task_id);
+                p_double(&t, op->first_poll_s);
+                p_str(&t, ps->worker_id);
+                return send(ps, S_TASK_START, &t);
+        }
+        p_str(&t, op->task_id);
+        p_str(&t, op->state);
+        p_str(&t, op->error);
+        p_int(&t, op->polls);
+        return send(ps, S_TASK_END, &t);
+}
+
 static int send_finish(pgsink_t *ps, const struct pgop *op)
 {
         struct params f = {0};
@@ -389,6 +467,20 @@ static int send_finish(pgsink_t *ps, const struct pgop *op)
         p_count(&f, op->out_tokens);
         p_str(&f, op->usage_json);
         p_str(&f, op->price_json);
+        p_double(&f, op->units);
+        p_str(&f, op->unit);
+        p_str(&f, op->content_type);
+        if (op->data)
+                p_bin(&f, op->data, op->data_len);
+        else
+                p_str(&f, NULL);
+        p_count(&f, op->data_bytes);
+        p_str(&f, op->urls_json);
+        p_str(&f, op->provider_cost);
+        p_str(&f, op->note);
+        p_str(&f, op->task_id);
+        p_int(&f, op->polls);
+        p_str(&f, op->billing_note);
         return send(ps, S_FINISH, &f);
 }
 
@@ -434,6 +526,9 @@ static int send_op(pgsink_t *ps, struct pgop *op)
                 return send_reject(ps, op);
         case PGOP_FINISH:
                 return send_finish(ps, op);
+        case PGOP_TASK_START:
+        case PGOP_TASK_END:
+                return send_task(ps, op);
         default:
                 return send_other(ps, op);
         }

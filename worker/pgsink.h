@@ -26,6 +26,10 @@ enum pgop_type {
         PGOP_RENEW,   /**< extend every lease this worker holds */
         PGOP_RELEASE, /**< hand leases back (shutdown) */
         PGOP_SWEEP,   /**< take over jobs whose lease expired */
+        PGOP_TASK_START, /**< record an accepted async task (before the
+                              first poll: a crash never resubmits it) */
+        PGOP_TASK_END,   /**< a task failed or timed out (success is
+                              recorded by FINISH) */
 };
 
 /** A job row taken over by PGOP_SWEEP. */
@@ -61,6 +65,23 @@ struct pgop {
         char *text, *finish_reason, *usage_json;
         int64_t in_tokens, out_tokens;
         char *price_json;       /**< snapshot; NULL = do not bill */
+        char *billing_note;     /**< why not billed, or NULL */
+        double units;           /**< natural units (images, seconds,
+                                     characters); < 0 = tokens/unknown */
+        const char *unit;       /**< static string, or NULL (tokens) */
+        char *content_type;     /**< of the result */
+        uint8_t *data;          /**< inline media to store, or NULL */
+        size_t data_len;
+        int64_t data_bytes;     /**< media size made (stored or not), -1 */
+        char *urls_json;        /**< JSON array of result URLs, or NULL */
+        char *provider_cost;
+        char *note;             /**< result note, or NULL */
+
+        /* TASK_START / TASK_END (and FINISH of an async job) */
+        char *key_id;
+        char *task_id;          /**< the provider's task id */
+        int32_t polls;
+        double first_poll_s;    /**< TASK_START: when the first poll is due */
 
         /* RELEASE: job ids as a Postgres array literal built by pgsink */
         char **ids;

@@ -50,7 +50,16 @@ static const struct conf_def worker_defs[] = {
         {"worker.stats_interval_s", CONF_INT, W(stats_interval_s), 0, 3600,
          "10", 1, "seconds between stats log lines (0 = off)"},
         {"worker.max_result_bytes", CONF_INT, W(max_result_bytes), 1024,
-         1 << 30, "4194304", 0, "provider response size limit"},
+         1 << 30, "33554432", 0, "provider response size limit"},
+        {"worker.max_inline_bytes", CONF_INT, W(max_inline_bytes), 0,
+         1 << 30, "8388608", 0,
+         "inline media (audio, images) stored in results.data up to this "
+         "size; larger is recorded, not stored"},
+        {"worker.max_input_bytes", CONF_INT, W(max_input_bytes), 1024,
+         1 << 30, "26214400", 0,
+         "input media fetched for upload (stt audio) at most"},
+        {"worker.input_timeout_ms", CONF_INT, W(input_timeout_ms), 100,
+         600000, "60000", 1, "input media fetch timeout"},
         {NULL, CONF_END, 0, 0, 0, NULL, 0, NULL},
 };
 
@@ -75,16 +84,43 @@ static const struct conf_def provider_defs[] = {
          "whole-request timeout"},
         {"max_retries", CONF_INT, P(max_retries), 0, 100, "2", 1,
          "retry_later tries on this provider before falling back"},
-        {"price.unit", CONF_STR, P(price_unit), 1, 0, "1k_tokens", 0,
-         "pricing unit"},
+        {"voice", CONF_STR, P(voice), 1, 0, NULL, 0,
+         "default voice (tts) when the job names none"},
+        {"poll_ms", CONF_INT, P(poll_ms), 10, 600000, "2000", 1,
+         "async tasks: first poll after this"},
+        {"poll_max_ms", CONF_INT, P(poll_max_ms), 10, 3600000, "15000", 1,
+         "async tasks: the poll interval grows up to this"},
+        {"task_timeout_s", CONF_INT, P(task_timeout_s), 1, 86400, "900", 1,
+         "async tasks: give up (and fall back) after this"},
+        {"price.unit", CONF_STR, P(price_unit), 1, 0, NULL, 0,
+         "1k_tokens (chat), image, second (video, stt) or character "
+         "(tts); default by kind"},
         {"price.input_credits", CONF_STR, P(price_in_credits), 1, 0, NULL, 0,
-         "tenant price in credits per input unit (required)"},
+         "1k_tokens: tenant credits per 1K input tokens"},
         {"price.output_credits", CONF_STR, P(price_out_credits), 1, 0, NULL,
-         0, "tenant price in credits per output unit (required)"},
+         0, "1k_tokens: tenant credits per 1K output tokens"},
         {"price.input_usd", CONF_STR, P(price_in_usd), 1, 0, NULL, 0,
-         "provider cost in USD per input unit (required)"},
+         "1k_tokens: provider USD per 1K input tokens"},
         {"price.output_usd", CONF_STR, P(price_out_usd), 1, 0, NULL, 0,
-         "provider cost in USD per output unit (required)"},
+         "1k_tokens: provider USD per 1K output tokens"},
+        {"price.credits", CONF_STR, P(price_credits), 1, 0, NULL, 0,
+         "other units: tenant credits per unit"},
+        {"price.usd", CONF_STR, P(price_usd), 1, 0, NULL, 0,
+         "other units: provider USD per unit"},
+        {"limits.concurrency", CONF_INT, P(limit_concurrency), 0, 100000,
+         "0", 1, "calls in flight at most, all workers together (0 = none)"},
+        {"limits.rpm", CONF_INT, P(limit_rpm), 0, 10000000, "0", 1,
+         "requests per minute, all workers together (0 = none)"},
+        {"limits.tpm", CONF_INT, P(limit_tpm), 0, 1000000000, "0", 1,
+         "tokens per minute, all workers together (0 = none)"},
+        {"free_quota.unit", CONF_STR, P(quota_unit), 1, 0, NULL, 0,
+         "requests, tokens, images, seconds or characters"},
+        {"free_quota.limit", CONF_STR, P(quota_limit), 1, 0, NULL, 0,
+         "free units per period"},
+        {"free_quota.period", CONF_STR, P(quota_period), 1, 0, NULL, 0,
+         "day or month"},
+        {"free_quota.time_zone", CONF_STR, P(quota_tz), 1, 0, "UTC", 0,
+         "zone whose midnight resets the quota"},
         {NULL, CONF_END, 0, 0, 0, NULL, 0, NULL},
 };
 
@@ -207,32 +243,94 @@ static int keys_from_file(conf_t *c, struct wprovider *p, char *e, size_t es)
 
 /* ---- providers ---------------------------------------------------------- */
 
-static int check_prices(conf_t *c, struct wprovider *p, char *e, size_t es)
+static const char *default_unit(Genq__V1__Kind kind)
 {
-        const struct {
-                const char *name;
-                const char *val;
-        } prices[] = {
-                {"price.input_credits", p->price_in_credits},
-                {"price.output_credits", p->price_out_credits},
-                {"price.input_usd", p->price_in_usd},
-                {"price.output_usd", p->price_out_usd},
-        };
+        switch (kind) {
+        case GENQ__V1__KIND__KIND_CHAT:
+                return "1k_tokens";
+        case GENQ__V1__KIND__KIND_IMAGE:
+                return "image";
+        case GENQ__V1__KIND__KIND_TTS:
+                return "character";
+        default:
+                return "second";
+        }
+}
+
+static int check_decimal(conf_t *c, struct wprovider *p, const char *name,
+                         const char *val, char *e, size_t es)
+{
         char key[300];
 
-        for (size_t i = 0; i < 4; i++) {
-                snprintf(key, sizeof(key), "providers.%s.%s", p->name,
-                         prices[i].name);
-                if (!prices[i].val)
-                        return where_err(c, key, e, es,
-                                         "required: a job is never billed as "
-                                         "zero by omission (write \"0\" for "
-                                         "a free provider)");
-                if (!decimal_ok(prices[i].val))
-                        return where_err(c, key, e, es,
-                                         "must be a plain decimal like "
-                                         "0.15");
+        snprintf(key, sizeof(key), "providers.%s.%s", p->name, name);
+        if (!val)
+                return where_err(c, key, e, es,
+                                 "required: a job is never billed as zero "
+                                 "by omission (write \"0\" for a free "
+                                 "provider)");
+        if (!decimal_ok(val))
+                return where_err(c, key, e, es,
+                                 "must be a plain decimal like 0.15");
+        return 0;
+}
+
+/* Chat is priced per 1K input and output tokens; every other kind per
+ * natural unit.  The unit must suit the adapter's kind. */
+static int check_prices(conf_t *c, struct wprovider *p, char *e, size_t es)
+{
+        static const char *units[] = {"1k_tokens", "image", "second",
+                                      "character"};
+        char key[300], msg[200];
+        size_t u;
+
+        if (!p->price_unit)
+                p->price_unit = xstrdup(default_unit(p->ops->kind));
+        snprintf(key, sizeof(key), "providers.%s.price.unit", p->name);
+        for (u = 0; u < 4 && strcmp(p->price_unit, units[u]); u++)
+                ;
+        if (u == 4 || (u == 0) != (p->ops->kind == GENQ__V1__KIND__KIND_CHAT)) {
+                snprintf(msg, sizeof(msg), "\"%s\" does not price %s jobs "
+                                           "(expected %s)",
+                         p->price_unit, codec_kind_name(p->ops->kind),
+                         default_unit(p->ops->kind));
+                return where_err(c, key, e, es, msg);
         }
+        if (u == 0)
+                return check_decimal(c, p, "price.input_credits",
+                                     p->price_in_credits, e, es) ||
+                       check_decimal(c, p, "price.output_credits",
+                                     p->price_out_credits, e, es) ||
+                       check_decimal(c, p, "price.input_usd",
+                                     p->price_in_usd, e, es) ||
+                       check_decimal(c, p, "price.output_usd",
+                                     p->price_out_usd, e, es);
+        return check_decimal(c, p, "price.credits", p->price_credits, e,
+                             es) ||
+               check_decimal(c, p, "price.usd", p->price_usd, e, es);
+}
+
+static int check_quota(conf_t *c, struct wprovider *p, char *e, size_t es)
+{
+        static const char *units[] = {"requests", "tokens", "images",
+                                      "seconds", "characters", NULL};
+        char key[300];
+        const char *const *u = units;
+
+        if (!p->quota_unit && !p->quota_limit && !p->quota_period)
+                return 0;
+        snprintf(key, sizeof(key), "providers.%s.free_quota", p->name);
+        while (*u && (!p->quota_unit || strcmp(*u, p->quota_unit)))
+                u++;
+        if (!*u)
+                return where_err(c, key, e, es,
+                                 "unit must be requests, tokens, images, "
+                                 "seconds or characters");
+        if (!p->quota_limit || !decimal_ok(p->quota_limit))
+                return where_err(c, key, e, es,
+                                 "limit must be a plain decimal");
+        if (!p->quota_period || (strcmp(p->quota_period, "day") &&
+                                 strcmp(p->quota_period, "month")))
+                return where_err(c, key, e, es, "period must be day or month");
         return 0;
 }
 
@@ -254,7 +352,7 @@ static int check_provider(conf_t *c, struct wprovider *p, char *e, size_t es)
                              strncmp(p->base_url, "https://", 8)))
                 return where_err(c, key, e, es,
                                  "required, an http:// or https:// URL");
-        if (check_prices(c, p, e, es))
+        if (check_prices(c, p, e, es) || check_quota(c, p, e, es))
                 return -1;
         if (p->retired || !p->enabled)
                 return 0; /* never called: no keys needed */
@@ -285,6 +383,7 @@ static int load_provider(conf_t *c, struct wconf *w, struct wprovider *p,
                 .base_url = p->base_url,
                 .model = p->model,
                 .extra_body = p->extra_body,
+                .voice = p->voice,
                 .max_body_bytes = (size_t)w->max_result_bytes,
         };
         return 0;
@@ -318,19 +417,84 @@ static int load_providers(conf_t *c, struct wconf *w, char *e, size_t es)
 
 /* ---- routes ------------------------------------------------------------- */
 
+/* weights: one whole number per provider, at least one above zero. */
+static int load_weights(conf_t *c, struct wroute *r, const char *key,
+                        const char *val, char *e, size_t es)
+{
+        size_t n;
+        char **w = split_list(val, &n);
+        int64_t sum = 0;
+        int rc = 0;
+
+        if (n != r->n_providers)
+                rc = where_err(c, key, e, es,
+                               "needs one weight per provider");
+        r->weights = xcalloc(n ? n : 1, sizeof(*r->weights));
+        for (size_t i = 0; i < n && rc == 0; i++) {
+                char *end;
+                long long v = strtoll(w[i], &end, 10);
+
+                if (*end || end == w[i] || v < 0 || v > 1000000)
+                        rc = where_err(c, key, e, es,
+                                       "weights are whole numbers 0..1000000");
+                r->weights[i] = v;
+                sum += v;
+        }
+        if (rc == 0 && sum == 0)
+                rc = where_err(c, key, e, es, "every weight is zero");
+        free_list(w, n);
+        return rc;
+}
+
+static int route_strategy(conf_t *c, struct wroute *r, const char *base,
+                          char *e, size_t es)
+{
+        static const char *strategies[] = {"priority", "weighted", "latency",
+                                           NULL};
+        char key[400];
+        const char *v;
+        const char *const *st = strategies;
+
+        snprintf(key, sizeof(key), "%s.strategy", base);
+        v = conf_get(c, key);
+        r->strategy = xstrdup(v ? v : "priority");
+        while (*st && strcmp(*st, r->strategy))
+                st++;
+        if (!*st)
+                return where_err(c, key, e, es,
+                                 "priority, weighted or latency");
+        snprintf(key, sizeof(key), "%s.weights", base);
+        v = conf_get(c, key);
+        if (!strcmp(r->strategy, "weighted") && !v)
+                return where_err(c, key, e, es,
+                                 "a weighted route needs weights");
+        if (v && load_weights(c, r, key, v, e, es))
+                return -1;
+        snprintf(key, sizeof(key), "%s.min_context", base);
+        v = conf_get(c, key);
+        r->min_context = v ? atoll(v) : 0;
+        return 0;
+}
+
+/* A route is a provider list (priority order), or a mapping with
+ * providers, strategy, weights and min_context. */
 static int load_route(conf_t *c, struct wconf *w, const char *kind,
                       const char *name, char *e, size_t es)
 {
-        char key[300], msg[300];
+        char key[300], lkey[320], msg[300];
         struct wroute *r;
         const char *val;
 
         snprintf(key, sizeof(key), "routes.%s.%s", kind, name);
+        snprintf(lkey, sizeof(lkey), "%s.providers", key);
         val = conf_get(c, key);
+        if (!val)
+                val = conf_get(c, lkey);
         if (!val)
                 return where_err(c, key, e, es, "expected a provider list");
         w->routes = xrealloc(w->routes, (w->n_routes + 1) * sizeof(*w->routes));
         r = &w->routes[w->n_routes++];
+        memset(r, 0, sizeof(*r));
         r->kind = xstrdup(kind);
         r->name = xstrdup(name);
         r->providers = split_list(val, &r->n_providers);
@@ -352,7 +516,7 @@ static int load_route(conf_t *c, struct wconf *w, const char *kind,
                         return where_err(c, key, e, es, msg);
                 }
         }
-        return 0;
+        return route_strategy(c, r, key, e, es);
 }
 
 static int load_routes(conf_t *c, struct wconf *w, char *e, size_t es)
@@ -427,6 +591,8 @@ void wconf_clear(struct wconf *w)
         for (size_t i = 0; i < w->n_routes; i++) {
                 free(w->routes[i].kind);
                 free(w->routes[i].name);
+                free(w->routes[i].strategy);
+                free(w->routes[i].weights);
                 free_list(w->routes[i].providers, w->routes[i].n_providers);
         }
         free(w->routes);

@@ -37,11 +37,25 @@ struct wprovider {
         int64_t timeout_ms;
         int64_t max_retries;   /**< retry_later tries before falling back */
         int64_t max_body_bytes;
+        char *voice;           /**< default voice (tts) */
+        int64_t poll_ms;       /**< async: first poll after this */
+        int64_t poll_max_ms;   /**< async: poll interval grows up to this */
+        int64_t task_timeout_s;/**< async: give up on a task after this */
         /* Prices as exact decimal strings (never billed as zero: a
          * missing price is a config error, an explicit "0" is free). */
-        char *price_unit;      /**< "1k_tokens" for chat */
-        char *price_in_credits, *price_out_credits;
-        char *price_in_usd, *price_out_usd;
+        char *price_unit;      /**< 1k_tokens | image | second | character */
+        char *price_in_credits, *price_out_credits; /**< 1k_tokens */
+        char *price_in_usd, *price_out_usd;         /**< 1k_tokens */
+        char *price_credits, *price_usd;            /**< per unit */
+        /* Declared for the fallback policy (enforced there; carried and
+         * validated here so the shipped config is complete). */
+        int64_t limit_concurrency; /**< 0 = none */
+        int64_t limit_rpm;
+        int64_t limit_tpm;
+        char *quota_unit;      /**< requests|tokens|images|seconds|characters */
+        char *quota_limit;     /**< decimal */
+        char *quota_period;    /**< day | month */
+        char *quota_tz;        /**< IANA zone of the reset, e.g. UTC */
 
         struct wkey *keys;     /**< resolved pool */
         size_t n_keys;
@@ -54,6 +68,9 @@ struct wroute {
         char *name;            /**< "default", "bulk" ... */
         char **providers;      /**< names, in priority order */
         size_t n_providers;
+        char *strategy;        /**< priority | weighted | latency */
+        int64_t *weights;      /**< weighted: one per provider */
+        int64_t min_context;   /**< only providers whose context fits */
 };
 
 struct wconf {
@@ -74,6 +91,9 @@ struct wconf {
         int64_t sweep_interval_s;
         int64_t stats_interval_s;
         int64_t max_result_bytes;
+        int64_t max_inline_bytes;
+        int64_t max_input_bytes;
+        int64_t input_timeout_ms;
 
         struct wprovider *providers;
         size_t n_providers;
