@@ -221,7 +221,8 @@ static int parse_stream(yaml_parser_t *p, struct yctx *y)
         return rc;
 }
 
-conf_t *conf_load(const char *path, char *errstr, size_t errstr_size)
+int conf_load_into(conf_t *c, const char *path, char *errstr,
+                   size_t errstr_size)
 {
         struct yctx y = {.path = path, .errstr = errstr,
                          .errstr_size = errstr_size};
@@ -232,8 +233,10 @@ conf_t *conf_load(const char *path, char *errstr, size_t errstr_size)
         if (!fp) {
                 snprintf(errstr, errstr_size, "%s: cannot open: %s", path,
                          strerror(errno));
-                return NULL;
+                return -1;
         }
+        /* A later file overrides an earlier one: parse into a fresh conf
+         * (duplicates are errors only within one file), then layer. */
         y.c = conf_new();
         yaml_parser_initialize(&parser);
         yaml_parser_set_input_file(&parser, fp);
@@ -242,11 +245,21 @@ conf_t *conf_load(const char *path, char *errstr, size_t errstr_size)
         fclose(fp);
         for (int i = 0; i < MAX_DEPTH; i++)
                 free(y.stack[i]);
-        if (rc) {
-                conf_destroy(y.c);
+        for (size_t i = 0; rc == 0 && i < y.c->n; i++)
+                put(c, y.c->kv[i].key, y.c->kv[i].val, y.c->kv[i].where);
+        conf_destroy(y.c);
+        return rc;
+}
+
+conf_t *conf_load(const char *path, char *errstr, size_t errstr_size)
+{
+        conf_t *c = conf_new();
+
+        if (conf_load_into(c, path, errstr, errstr_size)) {
+                conf_destroy(c);
                 return NULL;
         }
-        return y.c;
+        return c;
 }
 
 int conf_set_arg(conf_t *c, const char *kv, char *errstr, size_t errstr_size)

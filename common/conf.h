@@ -51,6 +51,14 @@ conf_t *conf_new(void);
  */
 conf_t *conf_load(const char *path, char *errstr, size_t errstr_size);
 
+/**
+ * @brief Parse a YAML file into \p c, its keys overriding those already
+ *        there (configuration layers: a base file, then an overlay).
+ * @returns 0 or -1 with `file:line: message` in errstr.
+ */
+int conf_load_into(conf_t *c, const char *path, char *errstr,
+                   size_t errstr_size);
+
 /** @brief Free. NULL-safe. */
 void conf_destroy(conf_t *c);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "xmem.h"
 
 #define G(f) offsetof(struct gconf, f)
 
@@ -61,20 +62,44 @@ void gconf_clear(struct gconf *g)
         conf_free_struct(gconf_defs, g);
 }
 
+/* $GENQ_CONFIG: one file, or several separated by ':' (later override
+ * earlier). */
+static int load_env_files(conf_t *c, char *errstr, size_t errstr_size)
+{
+        const char *env = getenv("GENQ_CONFIG");
+        char *list, *save = NULL, *f;
+        int rc = 0;
+
+        if (!env || !*env)
+                return 0;
+        list = xstrdup(env);
+        for (f = strtok_r(list, ":", &save); f && rc == 0;
+             f = strtok_r(NULL, ":", &save))
+                rc = conf_load_into(c, f, errstr, errstr_size);
+        free(list);
+        return rc;
+}
+
 conf_t *gconf_load_args(int *argcp, char **argv, char *errstr,
                         size_t errstr_size)
 {
-        const char *path = getenv("GENQ_CONFIG");
-        int argc = *argcp, o = 1;
-        conf_t *c;
+        int argc = *argcp, o = 1, files = 0, rc = 0;
+        conf_t *c = conf_new();
 
-        /* First pass: the file, so -X can override what it says. */
-        for (int i = 1; i < argc; i++)
-                if (!strcmp(argv[i], "-c") && i + 1 < argc)
-                        path = argv[++i];
-        c = path && *path ? conf_load(path, errstr, errstr_size) : conf_new();
-        if (!c)
+        /* First pass: the files, in order, so -X can override them; -c
+         * given at all replaces $GENQ_CONFIG. */
+        for (int i = 1; i < argc && rc == 0; i++)
+                if (!strcmp(argv[i], "-c") && i + 1 < argc) {
+                        rc = conf_load_into(c, argv[++i], errstr,
+                                            errstr_size);
+                        files++;
+                }
+        if (rc == 0 && files == 0)
+                rc = load_env_files(c, errstr, errstr_size);
+        if (rc) {
+                conf_destroy(c);
                 return NULL;
+        }
         for (int i = 1; i < argc; i++) {
                 if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "-X")) {
                         if (i + 1 >= argc) {

@@ -37,9 +37,10 @@ int gconf_bind(conf_t *c, struct gconf *g, char *errstr, size_t errstr_size);
 void gconf_clear(struct gconf *g);
 
 /**
- * @brief Parse the shared command-line options (-c FILE, -X k=v) out of
- *        argv, load the file (or $GENQ_CONFIG, or nothing), and return the
- *        conf.  Unrecognised options are left for the caller: \p argv is
+ * @brief Parse the shared command-line options (-c FILE, repeatable:
+ *        later files override earlier ones; -X k=v) out of argv, load the
+ *        files (or $GENQ_CONFIG, ':'-separated, or nothing), and return
+ *        the conf.  Unrecognised options are left for the caller: \p argv is
  *        compacted in place and \p *argcp updated.
  * @returns the conf or NULL with errstr.
  */

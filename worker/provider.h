@@ -40,6 +40,8 @@ struct provider_cfg {
         const char *model;       /**< default model */
         const char *extra_body;  /**< JSON object merged into requests, or
                                       NULL (seeds: thinking, enable_...) */
+        const char *thinking_body; /**< JSON object merged only when the
+                                        job asks for thinking, or NULL */
         const char *voice;       /**< default voice (tts), or NULL */
         size_t max_body_bytes;   /**< response size cap */
 };

@@ -145,25 +145,24 @@ static json_t *build_messages(const Genq__V1__ChatRequest *chat, char *errstr,
 }
 
 /**
- * Merge the configured extra_body: its keys are defaults, so a key the
- * adapter already set (model, messages, max_tokens, temperature, stream)
- * is never overridden.  It is merged whatever the job's thinking flag says:
- * a provider whose thinking field must follow the flag needs a dedicated
- * adapter setting, not this generic hook.
+ * Merge a configured JSON object (\p what names it in errors): its keys are
+ * defaults, so a key the adapter already set (model, messages, max_tokens,
+ * temperature, stream) is never overridden.
  */
-static int merge_extra(const struct provider_cfg *p, json_t *body,
-                       char *errstr, size_t errstr_size)
+static int merge_obj(const struct provider_cfg *p, const char *what,
+                     const char *text, json_t *body, char *errstr,
+                     size_t errstr_size)
 {
         json_error_t jerr;
         json_t *extra;
 
-        if (!p->extra_body || !*p->extra_body)
+        if (!text || !*text)
                 return 0;
-        extra = json_loads(p->extra_body, 0, &jerr);
+        extra = json_loads(text, 0, &jerr);
         if (!json_is_object(extra)) {
                 snprintf(errstr, errstr_size,
-                         "provider %s: extra_body is not a JSON object: %s",
-                         p->name, extra ? "wrong type" : jerr.text);
+                         "provider %s: %s is not a JSON object: %s", p->name,
+                         what, extra ? "wrong type" : jerr.text);
                 json_decref(extra);
                 return -1;
         }
@@ -171,6 +170,22 @@ static int merge_extra(const struct provider_cfg *p, json_t *body,
                 fatal("out of memory building JSON");
         json_decref(extra);
         return 0;
+}
+
+/**
+ * extra_body always; thinking_body only when the job asks for thinking
+ * (the seeds' zhipu `thinking`, NVIDIA `chat_template_kwargs`).
+ */
+static int merge_extra(const struct provider_cfg *p,
+                       const Genq__V1__ChatRequest *chat, json_t *body,
+                       char *errstr, size_t errstr_size)
+{
+        if (chat->thinking &&
+            merge_obj(p, "thinking_body", p->thinking_body, body, errstr,
+                      errstr_size))
+                return -1;
+        return merge_obj(p, "extra_body", p->extra_body, body, errstr,
+                         errstr_size);
 }
 
 static json_t *build_body(const struct provider_cfg *p,
@@ -206,7 +221,7 @@ static json_t *build_body(const struct provider_cfg *p,
                 jset(body, "temperature", json_real(chat->temperature));
         /* KIE chat streams unless told not to */
         jset(body, "stream", json_false());
-        if (merge_extra(p, body, errstr, errstr_size) == -1)
+        if (merge_extra(p, chat, body, errstr, errstr_size) == -1)
                 goto err_free_body;
         return body;
 

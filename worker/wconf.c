@@ -23,6 +23,9 @@ static const struct conf_def worker_defs[] = {
          "Kafka consumer group"},
         {"worker.kinds", CONF_STR, W(kinds), 1, 0, "chat,image,video,stt,tts",
          0, "job kinds (topics) this worker consumes"},
+        {"worker.require_keys", CONF_BOOL, W(require_keys), 1, 0, "false",
+         0, "a provider without a usable key is an error (default: it is "
+            "disabled with a warning)"},
         {"worker.max_inflight", CONF_INT, W(max_inflight), 1, 100000, "2000",
          0, "jobs in flight before partitions are paused"},
         {"worker.low_water", CONF_INT, W(low_water), 0, 100000, "1500", 0,
@@ -84,6 +87,12 @@ static const struct conf_def provider_defs[] = {
          "whole-request timeout"},
         {"max_retries", CONF_INT, P(max_retries), 0, 100, "2", 1,
          "retry_later tries on this provider before falling back"},
+        {"thinking_body", CONF_STR, P(thinking_body), 1, 0, NULL, 0,
+         "JSON object merged into the request only when the job asks for "
+         "thinking (seeds: zhipu thinking, NVIDIA chat_template_kwargs)"},
+        {"context_window", CONF_INT, P(context_window), 0, 100000000, "0",
+         0, "largest prompt in tokens (0 = unknown); routes with "
+            "min_context use it"},
         {"voice", CONF_STR, P(voice), 1, 0, NULL, 0,
          "default voice (tts) when the job names none"},
         {"poll_ms", CONF_INT, P(poll_ms), 10, 600000, "2000", 1,
@@ -193,7 +202,11 @@ static void add_key(struct wprovider *p, const char *id, const char *secret)
         p->n_keys++;
 }
 
-static int keys_from_env(conf_t *c, struct wprovider *p, char *e, size_t es)
+/* Keys from the named variables.  An unset variable: with
+ * worker.require_keys an error, else that key is left out (a provider
+ * left with no key is disabled by the caller, with a warning). */
+static int keys_from_env(conf_t *c, const struct wconf *w,
+                         struct wprovider *p, char *e, size_t es)
 {
         char key[300], id[300], msg[300];
         size_t n;
@@ -204,15 +217,17 @@ static int keys_from_env(conf_t *c, struct wprovider *p, char *e, size_t es)
         for (size_t i = 0; i < n && rc == 0; i++) {
                 const char *v = getenv(names[i]);
 
-                if (!v || !*v) {
-                        snprintf(msg, sizeof(msg),
-                                 "environment variable %s is not set",
-                                 names[i]);
-                        rc = where_err(c, key, e, es, msg);
-                        break;
+                if (v && *v) {
+                        snprintf(id, sizeof(id), "env:%s", names[i]);
+                        add_key(p, id, v);
+                        continue;
                 }
-                snprintf(id, sizeof(id), "env:%s", names[i]);
-                add_key(p, id, v);
+                snprintf(msg, sizeof(msg),
+                         "environment variable %s is not set", names[i]);
+                if (w->require_keys)
+                        rc = where_err(c, key, e, es, msg);
+                else
+                        log_warn("conf", "provider %s: %s", p->name, msg);
         }
         free_list(names, n);
         return rc;
@@ -334,10 +349,19 @@ static int check_quota(conf_t *c, struct wprovider *p, char *e, size_t es)
         return 0;
 }
 
-static int check_provider(conf_t *c, struct wprovider *p, char *e, size_t es)
+static int check_provider(conf_t *c, const struct wconf *w,
+                          struct wprovider *p, char *e, size_t es)
 {
         char key[300], msg[300];
 
+        if (p->retired) {
+                /* The service is gone: nothing to call, price or key. */
+                log_info("conf", "provider %s is retired (%s): skipped",
+                         p->name, p->retired);
+                p->enabled = 0;
+                p->ops = p->adapter ? provider_ops_find(p->adapter) : NULL;
+                return 0;
+        }
         snprintf(key, sizeof(key), "providers.%s.adapter", p->name);
         if (!p->adapter)
                 return where_err(c, key, e, es, "required");
@@ -354,16 +378,23 @@ static int check_provider(conf_t *c, struct wprovider *p, char *e, size_t es)
                                  "required, an http:// or https:// URL");
         if (check_prices(c, p, e, es) || check_quota(c, p, e, es))
                 return -1;
-        if (p->retired || !p->enabled)
+        if (!p->enabled)
                 return 0; /* never called: no keys needed */
-        if (p->api_key_env && keys_from_env(c, p, e, es))
+        snprintf(key, sizeof(key), "providers.%s", p->name);
+        if (!p->api_key_env && !p->api_key_file)
+                return where_err(c, key, e, es,
+                                 "needs api_key_env or api_key_file");
+        if (p->api_key_env && keys_from_env(c, w, p, e, es))
                 return -1;
         if (p->api_key_file && keys_from_file(c, p, e, es))
                 return -1;
-        snprintf(key, sizeof(key), "providers.%s", p->name);
-        if (p->n_keys == 0)
-                return where_err(c, key, e, es,
-                                 "needs api_key_env or api_key_file");
+        if (p->n_keys == 0) {
+                if (w->require_keys)
+                        return where_err(c, key, e, es, "no usable key");
+                log_warn("conf", "provider %s has no key: disabled",
+                         p->name);
+                p->enabled = 0;
+        }
         return 0;
 }
 
@@ -375,7 +406,7 @@ static int load_provider(conf_t *c, struct wconf *w, struct wprovider *p,
         p->name = xstrdup(name);
         snprintf(prefix, sizeof(prefix), "providers.%s.", name);
         if (conf_bind(c, prefix, provider_defs, p, e, es) ||
-            check_provider(c, p, e, es))
+            check_provider(c, w, p, e, es))
                 return -1;
         p->pcfg = (struct provider_cfg){
                 .name = p->name,
@@ -383,6 +414,7 @@ static int load_provider(conf_t *c, struct wconf *w, struct wprovider *p,
                 .base_url = p->base_url,
                 .model = p->model,
                 .extra_body = p->extra_body,
+                .thinking_body = p->thinking_body,
                 .voice = p->voice,
                 .max_body_bytes = (size_t)w->max_result_bytes,
         };
@@ -506,6 +538,12 @@ static int load_route(conf_t *c, struct wconf *w, const char *kind,
                 if (!p) {
                         snprintf(msg, sizeof(msg), "unknown provider \"%s\"",
                                  r->providers[i]);
+                        return where_err(c, key, e, es, msg);
+                }
+                if (p->retired) {
+                        snprintf(msg, sizeof(msg),
+                                 "provider \"%s\" is retired (%s)", p->name,
+                                 p->retired);
                         return where_err(c, key, e, es, msg);
                 }
                 if (p->ops->kind != codec_kind_parse(kind)) {

@@ -38,6 +38,8 @@ struct wprovider {
         int64_t max_retries;   /**< retry_later tries before falling back */
         int64_t max_body_bytes;
         char *voice;           /**< default voice (tts) */
+        char *thinking_body;   /**< merged only for jobs asking thinking */
+        int64_t context_window;/**< tokens, 0 = unknown */
         int64_t poll_ms;       /**< async: first poll after this */
         int64_t poll_max_ms;   /**< async: poll interval grows up to this */
         int64_t task_timeout_s;/**< async: give up on a task after this */
@@ -76,6 +78,7 @@ struct wroute {
 struct wconf {
         struct gconf g;
         char *worker_id;       /**< default host:pid */
+        int require_keys;      /**< keyless provider: error, not disabled */
         char *group_id;
         char *kinds;           /**< comma list of kinds to consume */
         int64_t max_inflight;

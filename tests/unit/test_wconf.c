@@ -133,7 +133,7 @@ START_TEST(test_valid)
         ck_assert_int_eq(w.max_inflight, 100);
         ck_assert_int_eq(w.low_water, 50);
         ck_assert_int_eq(w.lease_s, 120);
-        ck_assert_int_eq(w.max_result_bytes, 4194304);
+        ck_assert_int_eq(w.max_result_bytes, 33554432);
         ck_assert_str_eq(w.group_id, "genq-workers");
         ck_assert_ptr_nonnull(strchr(w.worker_id, ':'));
         ck_assert_str_eq(w.g.topic_prefix, "genq.jobs");
@@ -158,7 +158,7 @@ START_TEST(test_valid)
         ck_assert_str_eq(g->keys[1].secret, SECRET_B);
         ck_assert_str_eq(g->pcfg.name, "groq");
         ck_assert_str_eq(g->pcfg.base_url, g->base_url);
-        ck_assert_uint_eq(g->pcfg.max_body_bytes, 4194304);
+        ck_assert_uint_eq(g->pcfg.max_body_bytes, 33554432);
 
         o = wconf_provider(&w, "openai");
         ck_assert_ptr_eq(o, &w.providers[1]);
@@ -203,13 +203,42 @@ END_TEST
 
 START_TEST(test_missing_env)
 {
-        expect_fail("providers:\n"
+        expect_fail("worker:\n"
+                    "  require_keys: true\n"
+                    "providers:\n"
                     "  groq:\n"
                     "    adapter: openai_chat\n"
                     "    base_url: http://x.test/v1\n"
                     "    api_key_env: FAKE_UT_KEY_A, FAKE_UT_UNSET\n" PRICES,
                     "api_key_env", "providers.groq.api_key_env",
                     "environment variable FAKE_UT_UNSET is not set");
+}
+END_TEST
+
+/* Without worker.require_keys an unset variable leaves the key out, and
+ * a provider left with none is disabled, not an error: a shipped config
+ * lists every provider, and an operator has keys for some. */
+START_TEST(test_missing_env_disables)
+{
+        struct wconf w;
+
+        ck_assert_int_eq(load("providers:\n"
+                              "  groq:\n"
+                              "    adapter: openai_chat\n"
+                              "    base_url: http://x.test/v1\n"
+                              "    api_key_env: FAKE_UT_KEY_A, FAKE_UT_UNSET\n"
+                              PRICES
+                              "  none:\n"
+                              "    adapter: openai_chat\n"
+                              "    base_url: http://x.test/v1\n"
+                              "    api_key_env: FAKE_UT_UNSET\n" PRICES,
+                              &w),
+                         0);
+        ck_assert_uint_eq(wconf_provider(&w, "groq")->n_keys, 1);
+        ck_assert_int_eq(wconf_provider(&w, "groq")->enabled, 1);
+        ck_assert_uint_eq(wconf_provider(&w, "none")->n_keys, 0);
+        ck_assert_int_eq(wconf_provider(&w, "none")->enabled, 0);
+        wconf_clear(&w);
 }
 END_TEST
 
@@ -408,6 +437,7 @@ static Suite *wconf_suite(void)
                 {"valid", test_valid},
                 {"route_lookup", test_route_lookup},
                 {"missing_env", test_missing_env},
+                {"missing_env_disables", test_missing_env_disables},
                 {"unknown_adapter", test_unknown_adapter},
                 {"missing_price", test_missing_price},
                 {"bad_decimal", test_bad_decimal},
