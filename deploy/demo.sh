@@ -4,10 +4,10 @@
 #
 #   deploy/demo.sh [BUILD]
 #
-# By default every provider is the fake provider server (tests/fakeprov)
-# with config/genq.fake.yaml.  To call real providers instead, point
-# GENQ_DEMO_CONFIG at a config with real base URLs (see
-# config/genq.example.yaml) and export the API keys it names.
+# By default every provider of the shipped config/genq.yaml is the fake
+# provider server (tests/fakeprov), through the overlay config/fake.yaml.
+# To call real providers instead, set GENQ_DEMO_CONFIG to your config
+# (e.g. config/genq.yaml) and export the API keys it names.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN="$ROOT/${1:-build}"
@@ -15,7 +15,8 @@ cd "$ROOT"
 . .stack/env
 OUT="$ROOT/.stack/demo"
 mkdir -p "$OUT"
-CONFIG=${GENQ_DEMO_CONFIG:-$ROOT/config/genq.fake.yaml}
+CONFIG=${GENQ_DEMO_CONFIG:-$ROOT/config/genq.yaml:$ROOT/config/fake.yaml}
+export GENQ_CONFIG="$CONFIG"
 N=${GENQ_DEMO_JOBS:-300}
 PIDS=()
 cleanup() {
@@ -26,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 if [ -z "${GENQ_DEMO_CONFIG:-}" ]; then
-        export FAKE_OPENAI_KEY=fake-key-openai FAKE_GROQ_KEY=fake-key-groq
+        . "$ROOT/tests/fake-env.sh"
         "$BIN/fakeprov" --port 18080 >"$OUT/fakeprov.log" 2>&1 &
         PIDS+=($!)
         for _ in $(seq 50); do grep -q listening "$OUT/fakeprov.log" && break; sleep 0.1; done
@@ -38,7 +39,7 @@ if [ -z "${GENQ_DEMO_CONFIG:-}" ]; then
              --data '{"steps":[{"error":"rate_limit"},{"error":"server_error"},{"error":"server_error"},{"error":"server_error"}]}' >/dev/null
 fi
 
-"$BIN/genq-worker" -c "$CONFIG" -X worker.stats_interval_s=2 >"$OUT/worker.log" 2>&1 &
+"$BIN/genq-worker" -X worker.stats_interval_s=2 >"$OUT/worker.log" 2>&1 &
 PIDS+=($!)
 echo "demo: worker started (log: $OUT/worker.log)"
 
@@ -46,11 +47,11 @@ echo "demo: worker started (log: $OUT/worker.log)"
 run=$(date +%s)
 for ((i = 0; i < N; i++)); do
         route=""
-        [ $((i % 10)) -eq 0 ] && route=',"route":"premium"'
+        [ $((i % 10)) -eq 0 ] && route=',"route":"realtime"'
         printf '{"job_id":"demo-%s-%04d","tenant_id":"%s"%s,"chat":{"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise item %d of the demo batch in one line."}],"max_tokens":64}}\n' \
                 "$run" "$i" "$(echo acme globex initech | cut -d' ' -f$((i % 3 + 1)))" "$route" "$i"
 done >"$OUT/batch.jsonl"
-"$BIN/genq" submit -c "$CONFIG" -f "$OUT/batch.jsonl"
+"$BIN/genq" submit -f "$OUT/batch.jsonl"
 
 echo "demo: waiting for $N jobs..."
 q="SELECT count(*) FROM jobs WHERE job_id LIKE 'demo-$run-%' AND finished_at IS NOT NULL"
@@ -77,6 +78,6 @@ FROM attempts WHERE job_id IN (
     GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 LIMIT 1)
 ORDER BY attempt_id"
 echo "== billing report (all runs): genq report --by tenant,kind,provider =="
-"$BIN/genq" report -c "$CONFIG" --by tenant,kind,provider
+"$BIN/genq" report --by tenant,kind,provider
 echo
 echo "demo: done.  Stop the stack with: make down"

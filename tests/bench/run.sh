@@ -16,18 +16,19 @@ cd "$ROOT"
 . .stack/env
 OUT="$ROOT/tests/out/bench"
 mkdir -p "$OUT"
-export FAKE_OPENAI_KEY=fake-key-openai FAKE_GROQ_KEY=fake-key-groq
+. "$ROOT/tests/fake-env.sh"
 PREFIX="bench$$"
 export GENQ_KAFKA_TOPIC_PREFIX=$PREFIX GENQ_KAFKA_DLQ_TOPIC=$PREFIX.dlq \
        GENQ_WORKER_GROUP_ID=$PREFIX GENQ_KAFKA_EVENTS_TOPIC=$PREFIX.events
-CFG="$ROOT/config/genq.fake.yaml"
 PORT=18090
 "$BIN/fakeprov" --port $PORT >"$OUT/fakeprov.log" 2>&1 &
 FAKE=$!
 trap 'kill $FAKE $WORKER 2>/dev/null; wait 2>/dev/null' EXIT
 WORKER=
-sed "s/127.0.0.1:18080/127.0.0.1:$PORT/" "$CFG" >"$OUT/genq.yaml"
-"$BIN/genq" topics create -c "$OUT/genq.yaml" >/dev/null
+# The shipped config, with the fake overlay moved to this bench's port.
+sed "s/127.0.0.1:18080/127.0.0.1:$PORT/" "$ROOT/config/fake.yaml" >"$OUT/fake.yaml"
+export GENQ_CONFIG="$ROOT/config/genq.yaml:$OUT/fake.yaml"
+"$BIN/genq" topics create >/dev/null
 psql -X -qtA "$GENQ_POSTGRES_DSN" -c "TRUNCATE tenants, jobs, attempts, tasks, results, credit_ledger CASCADE" 2>/dev/null >/dev/null
 
 # Jobs first, so the worker's run is pure consumption.
@@ -36,10 +37,10 @@ for ((i = 0; i < N; i++)); do
                 "$$" "$i" $((i % 8)) "$i"
 done >"$OUT/jobs.jsonl"
 t0=$(date +%s.%N)
-"$BIN/genq" submit -c "$OUT/genq.yaml" -f "$OUT/jobs.jsonl" 2>"$OUT/submit.err" >/dev/null
+"$BIN/genq" submit -f "$OUT/jobs.jsonl" 2>"$OUT/submit.err" >/dev/null
 t1=$(date +%s.%N)
 
-"$BIN/genq-worker" -c "$OUT/genq.yaml" -X log.level=warn \
+"$BIN/genq-worker" -X log.level=warn \
         -X worker.max_inflight=4000 -X worker.low_water=3000 \
         >"$OUT/worker.log" 2>&1 &
 WORKER=$!
@@ -80,8 +81,8 @@ curl -sf -X POST http://127.0.0.1:$PORT/_fake/groq/config -H 'Content-Type: appl
 # Fresh topics: the first part's messages must not count as idle memory.
 export GENQ_KAFKA_TOPIC_PREFIX=$PREFIX-f GENQ_KAFKA_DLQ_TOPIC=$PREFIX-f.dlq \
        GENQ_WORKER_GROUP_ID=$PREFIX-f GENQ_KAFKA_EVENTS_TOPIC=$PREFIX-f.events
-"$BIN/genq" topics create -c "$OUT/genq.yaml" >/dev/null
-"$BIN/genq-worker" -c "$OUT/genq.yaml" -X log.level=warn \
+"$BIN/genq" topics create >/dev/null
+"$BIN/genq-worker" -X log.level=warn \
         -X worker.max_inflight=$M -X worker.low_water=$((M / 2)) \
         -X worker.lease_s=120 >"$OUT/worker-inflight.log" 2>&1 &
 WORKER=$!
@@ -91,7 +92,7 @@ ulimit -n 65536 2>/dev/null || true
 for ((i = 0; i < M; i++)); do
         printf '{"job_id":"f%s-%06d","tenant_id":"t%d","chat":{"prompt":"hold %d"}}\n' "$$" "$i" $((i % 8)) "$i"
 done >"$OUT/inflight.jsonl"
-"$BIN/genq" submit -c "$OUT/genq.yaml" -f "$OUT/inflight.jsonl" 2>/dev/null >/dev/null
+"$BIN/genq" submit -f "$OUT/inflight.jsonl" 2>/dev/null >/dev/null
 peak=0 peak_rss=0
 for _ in $(seq 100); do
         cur=$(curl -sf http://127.0.0.1:$PORT/_fake/groq/stats | sed -n 's/.*"inflight":\([0-9]*\).*/\1/p')

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # 1,000 chat jobs through Kafka, the worker and the fake provider give
 # exactly 1,000 results and 1,000 charges; tokens and credits match an
-# independent computation from the fake's documented formula and the
-# price table in config/genq.fake.yaml; every offset is committed.
+# independent computation from the fake's documented formula and groq's
+# price in config/genq.yaml (0.01 / 0.016 credits per 1K tokens); every
+# offset is committed.
 . "$(dirname "$0")/lib.sh"
 reset_db
 fake_reset
@@ -25,7 +26,7 @@ assert_eq "served by the first provider of the route" groq \
 # completion_tokens = words of "fake reply: " + first 40 bytes of the
 # prompt.  Prompts here: "question N about the weather today".
 expect=$(awk 'BEGIN {
-        cin = 0.01; cout = 0.02; tin = 0; tout = 0;
+        cin = 0.01; cout = 0.016; tin = 0; tout = 0;
         for (i = 0; i < 1000; i++) {
                 p = "question " i " about the weather today";
                 tin += split(p, a, " ") + 4;

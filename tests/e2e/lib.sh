@@ -14,8 +14,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TEST_NAME=$(basename "$0" .sh)
 RUN_ID=${RUN_ID:-$$}
 PREFIX="e2e${RUN_ID}.${TEST_NAME//[^a-zA-Z0-9]/_}"
-export GENQ_CONFIG="$E2E_OUT/genq.yaml"
-export FAKE_OPENAI_KEY=fake-key-openai FAKE_GROQ_KEY=fake-key-groq
+# The shipped configuration with the fake overlay: what a user runs, with
+# only base URLs and keys pointing at the fake provider server.
+export GENQ_CONFIG="$ROOT/config/genq.yaml:$ROOT/config/fake.yaml"
+. "$ROOT/tests/fake-env.sh"
 WORKER_PIDS=()
 
 log() { printf '  %s\n' "$*" >&2; }
@@ -44,10 +46,9 @@ reset_db() {
              provider_quota CASCADE" >/dev/null
 }
 
-# Write this test's config: the shipped fake config with its own topics
-# and group.  Extra "key=value" arguments become -X overrides at start.
+# Give this test its own topics and consumer group (environment overrides
+# of the shipped config) and create the topics.
 make_config() {
-        cp "$ROOT/config/genq.fake.yaml" "$GENQ_CONFIG"
         GENQ_KAFKA_TOPIC_PREFIX="$PREFIX"
         GENQ_KAFKA_DLQ_TOPIC="$PREFIX.dlq"
         GENQ_KAFKA_EVENTS_TOPIC="$PREFIX.events"
