@@ -1197,6 +1197,11 @@ static void fill_usage(struct job *j, struct pgop *op,
         op->out_tokens = res->output_tokens;
         op->unit = p->price_unit;
         op->units = res->units;
+        /* An stt provider that reports no duration: the seconds of the
+         * audio we uploaded, when it is a WAV file we can read. */
+        if (op->units < 0 && j->input && j->pb->stt)
+                op->units = provider_openai_audio_wav_seconds(j->input,
+                                                              j->input_len);
         if (res->units >= 0)
                 op->price_json = price_json(p, 0);
         else

@@ -203,6 +203,13 @@ void provider_req_part(struct provider_req *req, const char *name,
 const char *provider_resp_header(const struct provider_resp *resp,
                                  const char *name);
 
+/**
+ * @brief Seconds of audio in a PCM WAV file (from its header), or -1 if
+ *        \p data is not one.  The worker uses it for stt inputs whose
+ *        provider reports no duration.  (provider_openai_audio.c)
+ */
+double provider_openai_audio_wav_seconds(const void *data, size_t len);
+
 /** @brief Take ownership of a copy of \p s as a result URL. */
 void provider_result_add_url(struct provider_result *res, const char *s);
 /** @brief Free \p res's strings; leaves it zeroed (tokens -1). */

@@ -56,7 +56,6 @@
 /** Float speeds print as 1.25, not 1.25000000000000. */
 #define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(7))
 
-double provider_openai_audio_wav_seconds(const void *data, size_t len);
 
 /*
  * Building requests.

@@ -291,6 +291,7 @@ static json_t *key_id(const char *key)
 static const char *const secret_headers[] = {
         "authorization", "proxy-authorization", "x-api-key",
         "x-goog-api-key", "api-key",            "xi-api-key",
+        "x-gladia-key",
 };
 
 static enum MHD_Result record_header(void *cls, enum MHD_ValueKind kind,
