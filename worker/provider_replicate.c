@@ -1,17 +1,694 @@
-/* PLACEHOLDER until its adapter lands: every call is refused with
- * "not implemented", so a config naming it fails its jobs over to
- * the next provider.  Replaced whole by the adapter. */
-#include <stdio.h>
-
+/*
+ * provider_replicate: Replicate predictions ("replicate", reference 5.4),
+ * an async adapter.
+ *
+ *   submit  POST <base>/models/{owner}/{name}/predictions  {"input": {...}}
+ *           when the model is "owner/name" (official models), or
+ *           POST <base>/predictions {"version": <id>, "input": {...}}
+ *           when it is a 64-hex version id (or "owner/name:<id>").
+ *           201 -> the prediction; its id is the task id.
+ *   poll    GET <base>/predictions/{id}
+ *           starting | processing          -> pending
+ *           succeeded                      -> output URLs (a string or an
+ *                                             array), units = their number
+ *           failed, input/NSFW error text  -> fatal_job
+ *           failed, other                  -> fallback_next
+ *           canceled                       -> fatal_job
+ *
+ * The input follows the common text-to-image schema (prompt,
+ * negative_prompt, aspect_ratio, output_format with "jpeg" spelt "jpg",
+ * num_outputs, image);
+ * extra_body is merged into "input" as defaults, since that is where a
+ * model's own parameters go.  A job's model hint is used when it has one
+ * of the shapes above, else the provider's default applies.
+ *
+ * Errors are problem JSON {"title","detail","status"}; a 429 carries
+ * "retry_after" (seconds) in the body, used when no Retry-After header
+ * came.
+ */
 #include "provider.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "xmem.h"
+
+#define VERSION_LEN 64
+
+/*
+ * Building the submit.
+ */
+
+enum model_shape {
+        SHAPE_NONE = 0, /**< not a Replicate model reference */
+        SHAPE_MODEL,    /**< "owner/name" */
+        SHAPE_VERSION,  /**< 64 hex digits, or "owner/name:<hex>" */
+};
+
+static int is_hex_id(const char *s)
+{
+        return strlen(s) == VERSION_LEN &&
+               strspn(s, "0123456789abcdef") == VERSION_LEN;
+}
+
+/** Length of a name segment ([A-Za-z0-9][A-Za-z0-9._-]*) at \p s. */
+static size_t segment_len(const char *s)
+{
+        size_t n = 0;
+
+        if (!isalnum((unsigned char)s[0]))
+                return 0; /* never "." or "..": the name goes in a path */
+        while (isalnum((unsigned char)s[n]) || s[n] == '.' || s[n] == '_' ||
+               s[n] == '-')
+                n++;
+        return n;
+}
+
+/** What \p m is; *version points at the hex id for SHAPE_VERSION. */
+static enum model_shape shape_of(const char *m, const char **version)
+{
+        size_t a, b;
+
+        if (!m || !*m)
+                return SHAPE_NONE;
+        if (is_hex_id(m)) {
+                *version = m;
+                return SHAPE_VERSION;
+        }
+        a = segment_len(m);
+        if (!a || m[a] != '/')
+                return SHAPE_NONE;
+        b = segment_len(m + a + 1);
+        if (!b)
+                return SHAPE_NONE;
+        if (!m[a + 1 + b])
+                return SHAPE_MODEL;
+        if (m[a + 1 + b] == ':' && is_hex_id(m + a + 2 + b)) {
+                *version = m + a + 2 + b;
+                return SHAPE_VERSION;
+        }
+        return SHAPE_NONE;
+}
+
+static const Genq__V1__ImageRequest *image_of(const Genq__V1__Job *job,
+                                              char *errstr,
+                                              size_t errstr_size)
+{
+        if (job->payload_case != GENQ__V1__JOB__PAYLOAD_IMAGE || !job->image) {
+                snprintf(errstr, errstr_size, "not an image job");
+                return NULL;
+        }
+        if (!*job->image->prompt) {
+                snprintf(errstr, errstr_size, "image job has no prompt");
+                return NULL;
+        }
+        if (job->image->n_input_image_urls > 1) {
+                snprintf(errstr, errstr_size,
+                         "Replicate models take one input image");
+                return NULL;
+        }
+        return job->image;
+}
+
+/** base_url without trailing slashes, then \p head, \p arg, \p tail. */
+static int build_url(const struct provider_cfg *p, struct provider_req *req,
+                     const char *head, const char *arg, const char *tail,
+                     char *errstr, size_t errstr_size)
+{
+        size_t n;
+        int r;
+
+        if (!p->base_url || !*p->base_url) {
+                snprintf(errstr, errstr_size, "provider %s has no base_url",
+                         p->name);
+                return -1;
+        }
+        n = strlen(p->base_url);
+        while (n > 0 && p->base_url[n - 1] == '/')
+                n--;
+        r = snprintf(req->url, sizeof(req->url), "%.*s%s%s%s", (int)n,
+                     p->base_url, head, arg, tail);
+        if (r < 0 || (size_t)r >= sizeof(req->url)) {
+                snprintf(errstr, errstr_size, "provider %s: URL too long",
+                         p->name);
+                return -1;
+        }
+        return 0;
+}
+
+/** Authorization, and Content-Type when there is a JSON body. */
+static int build_headers(const char *key, int json, struct provider_req *req,
+                         char *errstr, size_t errstr_size)
+{
+        if (key && strpbrk(key, "\r\n")) {
+                snprintf(errstr, errstr_size, "API key contains a newline");
+                return -1;
+        }
+        if (key && *key)
+                provider_req_header(req, "Authorization: Bearer %s", key);
+        if (json)
+                provider_req_header(req, "Content-Type: application/json");
+        return 0;
+}
+
+static void jset(json_t *obj, const char *k, json_t *v)
+{
+        if (!v || json_object_set_new(obj, k, v) == -1)
+                fatal("out of memory building JSON");
+}
+
+static int jset_str(json_t *obj, const char *k, const char *s)
+{
+        json_t *v = json_string(s);
+
+        if (!v)
+                return -1;
+        jset(obj, k, v);
+        return 0;
+}
+
+/** "1024x576" -> "16:9" (reduced), else "". */
+static void ratio_of_size(const char *size, char *out, size_t outsz)
+{
+        unsigned long w, h, a, b, t;
+        char tail;
+
+        out[0] = '\0';
+        if (sscanf(size, "%lux%lu%c", &w, &h, &tail) != 2 || !w || !h)
+                return;
+        for (a = w, b = h; b; t = a % b, a = b, b = t)
+                ;
+        if (w / a <= 32 && h / a <= 32)
+                snprintf(out, outsz, "%lu:%lu", w / a, h / a);
+}
+
+/** Replicate's image models spell JPEG "jpg". */
+static const char *replicate_format(const char *f)
+{
+        return strcmp(f, "jpeg") ? f : "jpg";
+}
+
+static int input_fields(const Genq__V1__ImageRequest *im, json_t *in)
+{
+        char ratio[32];
+
+        if (*im->aspect_ratio)
+                snprintf(ratio, sizeof(ratio), "%s", im->aspect_ratio);
+        else
+                ratio_of_size(im->size, ratio, sizeof(ratio));
+        if (jset_str(in, "prompt", im->prompt) == -1 ||
+            (*im->negative_prompt &&
+             jset_str(in, "negative_prompt", im->negative_prompt) == -1) ||
+            (*ratio && jset_str(in, "aspect_ratio", ratio) == -1) ||
+            (*im->output_format &&
+             jset_str(in, "output_format",
+                      replicate_format(im->output_format)) == -1) ||
+            (im->n_input_image_urls &&
+             jset_str(in, "image", im->input_image_urls[0]) == -1))
+                return -1;
+        if (im->count > 1)
+                jset(in, "num_outputs", json_integer(im->count));
+        return 0;
+}
+
+/** extra_body merged into \p in as defaults. */
+static int merge_extra(const struct provider_cfg *p, json_t *in,
+                       char *errstr, size_t errstr_size)
+{
+        json_error_t jerr;
+        json_t *extra;
+
+        if (!p->extra_body || !*p->extra_body)
+                return 0;
+        extra = json_loads(p->extra_body, 0, &jerr);
+        if (!json_is_object(extra)) {
+                snprintf(errstr, errstr_size,
+                         "provider %s: extra_body is not a JSON object: %s",
+                         p->name, extra ? "wrong type" : jerr.text);
+                json_decref(extra);
+                return -1;
+        }
+        if (json_object_update_missing(in, extra) == -1)
+                fatal("out of memory building JSON");
+        json_decref(extra);
+        return 0;
+}
+
+/** {"version"?, "input": {...}}; NULL with errstr on failure. */
+static json_t *build_body(const struct provider_cfg *p,
+                          const Genq__V1__ImageRequest *im,
+                          const char *version, char *errstr,
+                          size_t errstr_size)
+{
+        json_t *body = json_object(), *in = json_object();
+
+        if (!body || !in)
+                fatal("out of memory building JSON");
+        jset(body, "input", in);
+        if (version)
+                jset(body, "version", json_string(version));
+        if (input_fields(im, in) == -1) {
+                snprintf(errstr, errstr_size, "image job is not valid UTF-8");
+                goto err_free_body;
+        }
+        if (merge_extra(p, in, errstr, errstr_size) == -1)
+                goto err_free_body;
+        return body;
+
+err_free_body:
+        json_decref(body);
+        return NULL;
+}
 
 static int build(const struct provider_cfg *p, const char *key,
                  const Genq__V1__Job *job, const struct provider_input *in,
                  struct provider_req *req, char *errstr, size_t errstr_size)
 {
-        snprintf(errstr, errstr_size, "adapter %s: not implemented",
-                 p->adapter);
-        return -1;
+        const Genq__V1__ImageRequest *im;
+        const char *model, *version = NULL;
+        enum model_shape shape;
+        json_t *body;
+
+        memset(req, 0, sizeof(*req));
+        im = image_of(job, errstr, errstr_size);
+        if (!im)
+                return -1;
+        model = shape_of(im->model, &version) ? im->model : p->model;
+        version = NULL;
+        shape = shape_of(model, &version);
+        if (!shape) {
+                snprintf(errstr, errstr_size,
+                         "provider %s: model \"%s\" is neither owner/name "
+                         "nor a version id",
+                         p->name, model ? model : "");
+                return -1;
+        }
+        body = build_body(p, im, version, errstr, errstr_size);
+        if (!body)
+                return -1;
+        if ((shape == SHAPE_MODEL
+                     ? build_url(p, req, "/models/", model, "/predictions",
+                                 errstr, errstr_size)
+                     : build_url(p, req, "/predictions", "", "", errstr,
+                                 errstr_size)) == -1 ||
+            build_headers(key, 1, req, errstr, errstr_size) == -1) {
+                json_decref(body);
+                provider_req_clear(req);
+                return -1;
+        }
+        req->method = "POST";
+        req->body = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        if (!req->body)
+                fatal("out of memory serialising JSON");
+        req->body_len = strlen(req->body);
+        return 0;
+}
+
+static int build_poll(const struct provider_cfg *p, const char *key,
+                      const char *task_id, struct provider_req *req,
+                      char *errstr, size_t errstr_size)
+{
+        memset(req, 0, sizeof(*req));
+        if (!task_id || !*task_id || segment_len(task_id) != strlen(task_id)) {
+                snprintf(errstr, errstr_size, "bad prediction id");
+                return -1;
+        }
+        if (build_url(p, req, "/predictions/", task_id, "", errstr,
+                      errstr_size) == -1 ||
+            build_headers(key, 0, req, errstr, errstr_size) == -1) {
+                provider_req_clear(req);
+                return -1;
+        }
+        req->method = "GET";
+        return 0;
+}
+
+/*
+ * Classifying errors: problem JSON {"title", "detail", "status"}.
+ */
+
+enum marker {
+        M_END = 0, /**< table terminator */
+        M_ANY,     /**< status alone decides */
+        M_MSG,     /**< title or detail contains one of val (any case) */
+};
+
+struct rule {
+        long status;        /**< HTTP status, 0 = any */
+        enum marker marker;
+        const char *val;    /**< '|'-separated alternatives */
+        enum outcome outcome;
+};
+
+#define RETRY OUTCOME_RETRY_LATER
+#define FALLBACK OUTCOME_FALLBACK_NEXT
+#define FATAL OUTCOME_FATAL_JOB
+#define KEYDIS OUTCOME_KEY_DISABLED
+#define QUOTA OUTCOME_QUOTA_EXHAUSTED
+
+/* Section 5.4 and 12.  5xx and other statuses: provider_classify_generic. */
+static const struct rule rules[] = {
+        {401, M_ANY, NULL, KEYDIS},
+        {402, M_ANY, NULL, QUOTA},
+        {0, M_MSG, "insufficient credit", QUOTA},
+        {404, M_ANY, NULL, FALLBACK},
+        {422, M_ANY, NULL, FATAL},
+        {429, M_ANY, NULL, RETRY},
+        {0, M_END, NULL, 0},
+};
+
+static const struct rule nonjson_rules[] = {
+        {401, M_ANY, NULL, KEYDIS},
+        {402, M_ANY, NULL, QUOTA},
+        {403, M_ANY, NULL, FALLBACK},
+        {404, M_ANY, NULL, FALLBACK},
+        {429, M_ANY, NULL, RETRY},
+        {0, M_END, NULL, 0},
+};
+
+/*
+ * A failed prediction's error text that blames the input: fatal_job
+ * (section 5.4 "input/NSFW errors"); anything else is the model's or the
+ * hardware's problem: fallback_next.
+ */
+static const char *const input_markers =
+        "nsfw|sensitive|safety|flagged|content policy|moderation|input|"
+        "prompt";
+
+static int alt_any(const char *alts, const char *s)
+{
+        char needle[80];
+        size_t n;
+
+        if (!s)
+                return 0;
+        for (;;) {
+                n = strcspn(alts, "|");
+                if (n < sizeof(needle)) {
+                        memcpy(needle, alts, n);
+                        needle[n] = '\0';
+                        if (strcasestr(s, needle))
+                                return 1;
+                }
+                if (!alts[n])
+                        return 0;
+                alts += n + 1;
+        }
+}
+
+static const struct rule *rules_match(const struct rule *tab,
+                                      const char *title, const char *detail,
+                                      long status)
+{
+        for (const struct rule *r = tab; r->marker != M_END; r++) {
+                if (r->status && r->status != status)
+                        continue;
+                if (r->marker == M_ANY || alt_any(r->val, title) ||
+                    alt_any(r->val, detail))
+                        return r;
+        }
+        return NULL;
+}
+
+static int token_char(unsigned char c)
+{
+        return isalnum(c) || c == '-' || c == '_' || c >= 0x80;
+}
+
+/** Shorten "r8_xxxxxx..." tokens (Replicate keys) to "r8_…". */
+static void redact_keys(char *s)
+{
+        static const char ell[] = "\xe2\x80\xa6";
+        size_t i = 0, n;
+
+        while (s[i]) {
+                if ((i && token_char((unsigned char)s[i - 1])) ||
+                    strncmp(s + i, "r8_", 3)) {
+                        i++;
+                        continue;
+                }
+                for (n = 3; token_char((unsigned char)s[i + n]); n++)
+                        ;
+                if (n > 8) {
+                        memcpy(s + i + 3, ell, sizeof(ell) - 1);
+                        memmove(s + i + 3 + sizeof(ell) - 1, s + i + n,
+                                strlen(s + i + n) + 1);
+                        n = 3 + sizeof(ell) - 1;
+                }
+                i += n;
+        }
+}
+
+static void copy_utf8(char *dst, size_t dstsz, const char *src)
+{
+        size_t n = strlen(src);
+
+        if (n >= dstsz) {
+                n = dstsz - 1;
+                while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
+                        n--;
+        }
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+}
+
+static void set_errstr(struct provider_err *err, const char *fmt,
+                       const char *a, const char *b)
+{
+        char buf[1024];
+
+        snprintf(buf, sizeof(buf), fmt, a, b);
+        redact_keys(buf);
+        copy_utf8(err->errstr, sizeof(err->errstr), buf);
+}
+
+/** Body "retry_after" (seconds) as ms, or -1. */
+static int64_t body_retry_after(const json_t *root)
+{
+        const json_t *v = json_object_get(root, "retry_after");
+
+        if (!json_is_number(v) || json_number_value(v) < 0)
+                return -1;
+        return (int64_t)(json_number_value(v) * 1000.0 + 0.5);
+}
+
+static enum outcome parse_error(const struct provider_resp *resp,
+                                struct provider_err *err)
+{
+        const char *title = NULL, *detail = NULL;
+        const struct rule *r;
+        char status[16];
+        json_t *root;
+
+        root = json_loadb(resp->body ? resp->body : "", resp->body_len, 0,
+                          NULL);
+        title = json_string_value(json_object_get(root, "title"));
+        detail = json_string_value(json_object_get(root, "detail"));
+        r = rules_match(json_is_object(root) ? rules : nonjson_rules, title,
+                        detail, resp->status);
+        provider_classify_generic(resp, err);
+        if (r)
+                err->outcome = r->outcome;
+        if (json_is_object(root)) {
+                snprintf(status, sizeof(status), "%ld", resp->status);
+                set_errstr(err, "%s: %s", status,
+                           detail ? detail : title ? title : "(no detail)");
+        }
+        if (err->retry_after_ms < 0)
+                err->retry_after_ms = body_retry_after(root);
+        json_decref(root);
+        return err->outcome;
+}
+
+/*
+ * Reading predictions.
+ */
+
+static void parse_begin(const struct provider_resp *resp,
+                        struct provider_err *err)
+{
+        err->outcome = OUTCOME_SUCCESS;
+        err->http_status = resp->status;
+        err->retry_after_ms = resp->retry_after_ms;
+        err->errstr[0] = '\0';
+}
+
+/** The prediction object of a 2xx answer, or NULL. */
+static json_t *prediction(const struct provider_resp *resp)
+{
+        json_t *root = NULL;
+
+        if (!resp->truncated && resp->body)
+                root = json_loadb(resp->body, resp->body_len, 0, NULL);
+        if (json_is_object(root) &&
+            json_is_string(json_object_get(root, "status")))
+                return root;
+        json_decref(root);
+        return NULL;
+}
+
+static enum outcome classify_http(const struct provider_resp *resp,
+                                  struct provider_err *err)
+{
+        if (resp->transport_err || resp->status == 0 ||
+            (resp->status >= 200 && resp->status < 300))
+                return provider_classify_generic(resp, err);
+        return parse_error(resp, err);
+}
+
+static enum outcome parse(const struct provider_cfg *p,
+                          const Genq__V1__Job *job,
+                          const struct provider_resp *resp,
+                          struct provider_result *res,
+                          struct provider_err *err)
+{
+        const char *id;
+        json_t *root;
+
+        parse_begin(resp, err);
+        if (resp->status < 200 || resp->status >= 300 ||
+            resp->transport_err)
+                return classify_http(resp, err);
+        root = prediction(resp);
+        id = json_string_value(json_object_get(root, "id"));
+        if (!id || !*id) {
+                json_decref(root);
+                return provider_classify_generic(resp, err);
+        }
+        res->task_id = xstrdup(id);
+        json_decref(root);
+        return OUTCOME_SUCCESS;
+}
+
+/** Add \p v's URLs: a string, an array of strings, or an object's string
+ *  members. */
+static void add_output(const json_t *v, struct provider_result *res)
+{
+        const json_t *item;
+        const char *k;
+        size_t i;
+
+        if (json_is_string(v))
+                provider_result_add_url(res, json_string_value(v));
+        else if (json_is_array(v))
+                json_array_foreach(v, i, item)
+                        if (json_is_string(item))
+                                provider_result_add_url(
+                                        res, json_string_value(item));
+        if (json_is_object(v))
+                json_object_foreach((json_t *)v, k, item)
+                        if (json_is_string(item) &&
+                            !strncmp(json_string_value(item), "http", 4))
+                                provider_result_add_url(
+                                        res, json_string_value(item));
+}
+
+typedef enum outcome(state_fn)(const json_t *pred,
+                               struct provider_result *res,
+                               struct provider_err *err);
+
+static enum outcome st_pending(const json_t *pred, struct provider_result *res,
+                               struct provider_err *err)
+{
+        return OUTCOME_PENDING;
+}
+
+static enum outcome st_succeeded(const json_t *pred,
+                                 struct provider_result *res,
+                                 struct provider_err *err)
+{
+        const json_t *metrics = json_object_get(pred, "metrics");
+
+        add_output(json_object_get(pred, "output"), res);
+        if (!res->n_urls) {
+                snprintf(err->errstr, sizeof(err->errstr),
+                         "prediction succeeded without output URLs");
+                return OUTCOME_FALLBACK_NEXT;
+        }
+        res->units = (double)res->n_urls;
+        res->unit = "image";
+        res->model = xstrdup(json_string_value(json_object_get(pred,
+                                                               "model")));
+        if (json_is_object(metrics)) {
+                res->usage_json = json_dumps(metrics, JSON_COMPACT);
+                if (!res->usage_json)
+                        fatal("out of memory serialising JSON");
+        }
+        return OUTCOME_SUCCESS;
+}
+
+static enum outcome st_failed(const json_t *pred, struct provider_result *res,
+                              struct provider_err *err)
+{
+        const char *e = json_string_value(json_object_get(pred, "error"));
+
+        set_errstr(err, "prediction failed: %s%s", e ? e : "(no error text)",
+                   "");
+        return alt_any(input_markers, e) ? OUTCOME_FATAL_JOB
+                                         : OUTCOME_FALLBACK_NEXT;
+}
+
+static enum outcome st_canceled(const json_t *pred,
+                                struct provider_result *res,
+                                struct provider_err *err)
+{
+        snprintf(err->errstr, sizeof(err->errstr), "prediction canceled");
+        return OUTCOME_FATAL_JOB;
+}
+
+/* "aborted": terminated before it started (deadline); not the job's fault. */
+static enum outcome st_aborted(const json_t *pred, struct provider_result *res,
+                               struct provider_err *err)
+{
+        snprintf(err->errstr, sizeof(err->errstr), "prediction aborted");
+        return OUTCOME_FALLBACK_NEXT;
+}
+
+static const struct {
+        const char *status;
+        state_fn *fn;
+} states[] = {
+        {"starting", st_pending},   {"processing", st_pending},
+        {"succeeded", st_succeeded}, {"failed", st_failed},
+        {"canceled", st_canceled},  {"aborted", st_aborted},
+};
+
+static enum outcome parse_poll(const struct provider_cfg *p,
+                               const Genq__V1__Job *job,
+                               const struct provider_resp *resp,
+                               struct provider_result *res,
+                               struct provider_err *err)
+{
+        const char *status;
+        json_t *pred;
+        size_t i;
+
+        parse_begin(resp, err);
+        if (resp->status < 200 || resp->status >= 300 ||
+            resp->transport_err)
+                return classify_http(resp, err);
+        pred = prediction(resp);
+        if (!pred)
+                return provider_classify_generic(resp, err);
+        status = json_string_value(json_object_get(pred, "status"));
+        err->outcome = OUTCOME_FALLBACK_NEXT;
+        snprintf(err->errstr, sizeof(err->errstr),
+                 "unknown prediction status \"%.64s\"", status);
+        for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+                if (!strcmp(status, states[i].status)) {
+                        err->errstr[0] = '\0';
+                        err->outcome = states[i].fn(pred, res, err);
+                        break;
+                }
+        json_decref(pred);
+        if (err->outcome != OUTCOME_SUCCESS)
+                provider_result_clear(res);
+        return err->outcome;
 }
 
 const struct provider_ops provider_replicate_ops = {
@@ -19,4 +696,7 @@ const struct provider_ops provider_replicate_ops = {
         .kind = GENQ__V1__KIND__KIND_IMAGE,
         .flags = PROVIDER_F_ASYNC,
         .build = build,
+        .parse = parse,
+        .build_poll = build_poll,
+        .parse_poll = parse_poll,
 };
