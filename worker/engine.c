@@ -1202,7 +1202,7 @@ static void fill_usage(struct job *j, struct pgop *op,
         if (op->units < 0 && j->input && j->pb->stt)
                 op->units = provider_openai_audio_wav_seconds(j->input,
                                                               j->input_len);
-        if (res->units >= 0)
+        if (op->units >= 0)
                 op->price_json = price_json(p, 0);
         else
                 op->billing_note = xstrdup("usage unknown: the provider "

@@ -2,7 +2,9 @@
  * @file fam_images.c
  * @brief Family "images": POST <prefix>/v1/images/generations in two
  *        dialects (provider-api-reference.md 5.1 and 5.2).  A provider
- *        whose name begins with "sf" speaks SiliconFlow; any other speaks
+ *        whose name begins with "sf" speaks SiliconFlow; one whose name
+ *        begins with "deepinfra" speaks OpenAI but takes any model name
+ *        (DeepInfra's own models behind the OpenAI API); any other speaks
  *        OpenAI.  Defaults: openai-images (OpenAI), sf-images (SiliconFlow).
  *
  * OPENAI DIALECT (section 5.1, errors of 1.1)
@@ -527,6 +529,20 @@ static int oai_unknown(const struct fp_call *call, struct fp_resp *resp,
                        "Unknown parameter: '%s'.", k);
 }
 
+/* DeepInfra serves its own models (stabilityai/..., black-forest-labs/...)
+ * through the OpenAI images API; its fake takes any model name. */
+static const struct oai_model any_model = {
+        "(any)",
+        "256x256 512x512 768x768 1024x1024 1024x1792 1792x1024 1536x1024 "
+        "1024x1536 auto",
+        4, 1};
+
+static int is_deepinfra(const struct fp_call *call)
+{
+        return call->prov &&
+               !strncmp(fpprov_name(call->prov), "deepinfra", 9);
+}
+
 static int oai_check_model(const struct fp_call *call, struct fp_resp *resp,
                            const struct oai_model **mp)
 {
@@ -538,6 +554,8 @@ static int oai_check_model(const struct fp_call *call, struct fp_resp *resp,
                                "string, but got %s instead.",
                                type_name(v));
         *mp = oai_model_find(v ? json_string_value(v) : "dall-e-2");
+        if (!*mp && is_deepinfra(call) && v)
+                *mp = &any_model;
         if (!*mp) {
                 err_model_not_found(call, resp);
                 return -1;
@@ -857,7 +875,8 @@ static const struct fp_errdef errors[] = {
         {NULL, NULL},
 };
 
-static const char *const defaults[] = {"openai-images", "sf-images", NULL};
+static const char *const defaults[] = {"openai-images", "sf-images",
+                                       "deepinfra-images", NULL};
 
 const struct fp_family fam_images = {
         .name = "images",
