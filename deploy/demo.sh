@@ -17,7 +17,7 @@ OUT="$ROOT/.stack/demo"
 mkdir -p "$OUT"
 CONFIG=${GENQ_DEMO_CONFIG:-$ROOT/config/genq.yaml:$ROOT/config/fake.yaml}
 export GENQ_CONFIG="$CONFIG"
-N=${GENQ_DEMO_JOBS:-300}
+N=${GENQ_DEMO_JOBS:-200}  # chat jobs; plus images, videos, stt, tts
 PIDS=()
 cleanup() {
         local p
@@ -43,41 +43,62 @@ fi
 PIDS+=($!)
 echo "demo: worker started (log: $OUT/worker.log)"
 
-# A batch across three tenants and two routes, with fresh ids each run.
+# A mixed batch across three tenants and all five kinds, fresh ids each
+# run: chat (some on the "realtime" route), images, videos (async tasks,
+# polled to the end), transcriptions of a 3-second clip, speech.
 run=$(date +%s)
+tenant() { echo acme globex initech | cut -d' ' -f$(($1 % 3 + 1)); }
+audio="http://127.0.0.1:18080/_fake/media/tone-3s.wav"
+{
 for ((i = 0; i < N; i++)); do
         route=""
         [ $((i % 10)) -eq 0 ] && route=',"route":"realtime"'
-        printf '{"job_id":"demo-%s-%04d","tenant_id":"%s"%s,"chat":{"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise item %d of the demo batch in one line."}],"max_tokens":64}}\n' \
-                "$run" "$i" "$(echo acme globex initech | cut -d' ' -f$((i % 3 + 1)))" "$route" "$i"
-done >"$OUT/batch.jsonl"
+        printf '{"job_id":"demo-%s-chat-%04d","tenant_id":"%s"%s,"chat":{"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise item %d of the demo batch in one line."}],"max_tokens":64}}\n' \
+                "$run" "$i" "$(tenant $i)" "$route" "$i"
+done
+for ((i = 0; i < 12; i++)); do
+        printf '{"job_id":"demo-%s-image-%02d","tenant_id":"%s","image":{"prompt":"a lighthouse at dusk, variation %d","size":"1024x1024","aspect_ratio":"1:1"}}\n' "$run" "$i" "$(tenant $i)" "$i"
+        printf '{"job_id":"demo-%s-tts-%02d","tenant_id":"%s","tts":{"text":"Demo announcement number %d.","format":"mp3"}}\n' "$run" "$i" "$(tenant $i)" "$i"
+done
+for ((i = 0; i < 6; i++)); do
+        printf '{"job_id":"demo-%s-video-%02d","tenant_id":"%s","video":{"prompt":"a paper boat drifting down a rainy street, shot %d","duration_s":10,"aspect_ratio":"16:9"}}\n' "$run" "$i" "$(tenant $i)" "$i"
+        printf '{"job_id":"demo-%s-stt-%02d","tenant_id":"%s","stt":{"audio_url":"%s","language":"en"}}\n' "$run" "$i" "$(tenant $i)" "$audio"
+done
+printf '{"job_id":"demo-%s-video-board","tenant_id":"acme","route":"storyboard","video":{"scenes":[{"prompt":"a kitten with orange headphones","duration_s":7.5},{"prompt":"the kitten licks its lips","duration_s":7.5}],"aspect_ratio":"16:9"}}\n' "$run"
+} >"$OUT/batch.jsonl"
+total=$(wc -l <"$OUT/batch.jsonl")
 "$BIN/genq" submit -f "$OUT/batch.jsonl"
 
-echo "demo: waiting for $N jobs..."
+echo "demo: waiting for $total jobs (videos are polled until their tasks finish)..."
 q="SELECT count(*) FROM jobs WHERE job_id LIKE 'demo-$run-%' AND finished_at IS NOT NULL"
-for _ in $(seq 600); do
-        [ "$(psql -X -qtA "$GENQ_POSTGRES_DSN" -c "$q")" -ge "$N" ] && break
+for _ in $(seq 1200); do
+        [ "$(psql -X -qtA "$GENQ_POSTGRES_DSN" -c "$q")" -ge "$total" ] && break
         sleep 0.1
 done
 
+sqlq() { psql -X -q "$GENQ_POSTGRES_DSN" -c "$1"; }
 echo
-echo "== jobs of this run =="
-psql -X -q "$GENQ_POSTGRES_DSN" -c "
-SELECT state, provider, count(*) AS jobs, sum(attempts) AS attempts
-FROM jobs WHERE job_id LIKE 'demo-$run-%' GROUP BY 1, 2 ORDER BY 1, 2"
-echo "== a few results =="
-psql -X -q "$GENQ_POSTGRES_DSN" -c "
-SELECT r.job_id, r.provider, r.input_tokens AS in_tok, r.output_tokens AS out_tok,
-       left(r.text_content, 50) AS reply
-FROM results r WHERE r.job_id LIKE 'demo-$run-%' ORDER BY r.job_id LIMIT 5"
-echo "== one job's attempts (retries and fallbacks are recorded) =="
-psql -X -q "$GENQ_POSTGRES_DSN" -c "
-SELECT job_id, attempt_no, provider, http_status, outcome, latency_ms
-FROM attempts WHERE job_id IN (
-    SELECT job_id FROM attempts WHERE job_id LIKE 'demo-$run-%'
-    GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 LIMIT 1)
-ORDER BY attempt_id"
-echo "== billing report (all runs): genq report --by tenant,kind,provider =="
-"$BIN/genq" report --by tenant,kind,provider
+echo "== jobs of this run, by kind =="
+sqlq "SELECT kind, state, provider, count(*) AS jobs, sum(attempts) AS attempts
+      FROM jobs WHERE job_id LIKE 'demo-$run-%' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+echo "== one result of each kind (usage in its natural unit) =="
+sqlq "SELECT DISTINCT ON (j.kind) j.kind, r.provider,
+             coalesce(left(r.text_content, 40), r.urls[1],
+                      r.content_type || ', ' || r.data_bytes || ' bytes') AS result,
+             r.units, r.unit
+      FROM results r JOIN jobs j USING (job_id)
+      WHERE j.job_id LIKE 'demo-$run-%' ORDER BY j.kind, j.job_id"
+echo "== video tasks: submitted once, polled to the end =="
+sqlq "SELECT t.job_id, t.provider, t.provider_task_id, t.state, t.polls,
+             round(extract(epoch FROM t.finished_at - t.submitted_at)::numeric, 1) AS seconds
+      FROM tasks t WHERE t.job_id LIKE 'demo-$run-video%' ORDER BY t.job_id LIMIT 7"
+echo "== a job's attempts (retries and fallbacks are recorded) =="
+sqlq "SELECT job_id, attempt_no, provider, http_status, outcome, latency_ms
+      FROM attempts WHERE job_id IN (
+          SELECT job_id FROM attempts WHERE job_id LIKE 'demo-$run-%'
+          GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 LIMIT 1)
+      ORDER BY attempt_id"
+echo "== credit report: genq report --by tenant,kind,provider =="
+"$BIN/genq" report --by tenant,kind,provider --from "$(date -u +%F)"
 echo
 echo "demo: done.  Stop the stack with: make down"
