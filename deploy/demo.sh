@@ -28,9 +28,13 @@ trap cleanup EXIT
 
 if [ -z "${GENQ_DEMO_CONFIG:-}" ]; then
         . "$ROOT/tests/fake-env.sh"
-        "$BIN/fakeprov" --port 18080 >"$OUT/fakeprov.log" 2>&1 &
-        PIDS+=($!)
-        for _ in $(seq 50); do grep -q listening "$OUT/fakeprov.log" && break; sleep 0.1; done
+        if curl -sf http://127.0.0.1:18080/_fake/ping >/dev/null 2>&1; then
+                echo "demo: reusing the fake providers already on 127.0.0.1:18080"
+        else
+                "$BIN/fakeprov" --port 18080 >"$OUT/fakeprov.log" 2>&1 &
+                PIDS+=($!)
+                for _ in $(seq 50); do grep -q listening "$OUT/fakeprov.log" && break; sleep 0.1; done
+        fi
         echo "demo: fake providers on 127.0.0.1:18080 (no real provider is called)"
         # A little weather: groq rate-limits twice, so some jobs show a
         # retry and one falls back to openai.
