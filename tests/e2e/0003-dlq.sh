@@ -34,6 +34,9 @@ grep -q '"genq.reason_code":"kind_mismatch"' "$E2E_OUT/dlq.jsonl" || fail "no ki
 grep -q '"genq.reason":"kind is chat but the payload is image"' "$E2E_OUT/dlq.jsonl" ||
         fail "reason text missing"
 grep -q '"genq.job_id":"mismatch-1"' "$E2E_OUT/dlq.jsonl" || fail "job id header missing"
+# The row is written after the DLQ acknowledges the message: wait for it.
+wait_for "mismatch-1 recorded" 30 sql_is \
+        "SELECT state FROM jobs WHERE job_id='mismatch-1'" rejected
 assert_eq "rejected row for the readable job" "rejected|kind_mismatch: kind is chat but the payload is image" \
         "$(sql "SELECT state || '|' || error FROM jobs WHERE job_id='mismatch-1'")"
 assert_eq "worker still alive" 0 "$(kill -0 "$WORKER_a" 2>/dev/null; echo $?)"
