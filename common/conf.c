@@ -137,11 +137,18 @@ static int on_scalar(struct yctx *y, const char *s, int line)
         if (y->depth == 0)
                 return yerr(y, line, "expected a mapping of keys");
         if (y->want_key) {
-                if (!*s || strchr(s, '.'))
-                        return yerr(y, line, "keys must be non-empty and "
-                                             "contain no '.'");
+                char *seg;
+
+                if (!*s)
+                        return yerr(y, line, "keys must be non-empty");
+                /* A '.' inside a key (a model name such as "gpt-4.1") must
+                 * not split the dotted path: keep it as CONF_DOT. */
+                seg = xstrdup(s);
+                for (char *d = seg; *d; d++)
+                        if (*d == '.')
+                                *d = CONF_DOT;
                 free(y->stack[y->depth - 1]);
-                y->stack[y->depth - 1] = xstrdup(s);
+                y->stack[y->depth - 1] = seg;
                 y->want_key = 0;
                 return 0;
         }
@@ -500,13 +507,25 @@ int conf_each_unused(conf_t *c, const char *prefix,
 int conf_check_unused(conf_t *c, char *errstr, size_t errstr_size)
 {
         for (size_t i = 0; i < c->n; i++) {
+                char key[512];
+
                 if (c->kv[i].used)
                         continue;
+                snprintf(key, sizeof(key), "%s", c->kv[i].key);
+                conf_unescape(key);
                 snprintf(errstr, errstr_size, "%s: unknown key \"%s\"",
-                         c->kv[i].where, c->kv[i].key);
+                         c->kv[i].where, key);
                 return -1;
         }
         return 0;
+}
+
+char *conf_unescape(char *s)
+{
+        for (char *d = s; *d; d++)
+                if (*d == CONF_DOT)
+                        *d = '.';
+        return s;
 }
 
 void conf_write_docs(const char *section, const struct conf_def *defs,

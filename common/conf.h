@@ -23,6 +23,14 @@
 
 typedef struct conf_s conf_t;
 
+/** A '.' inside a YAML key (not a path separator) is kept as this byte in
+ *  flattened keys and names from conf_children(); conf_unescape() turns
+ *  it back for display. */
+#define CONF_DOT '\x1f'
+
+/** @brief Turn CONF_DOT back into '.', in place. @returns \p s. */
+char *conf_unescape(char *s);
+
 enum conf_type {
         CONF_STR,     /**< char * (owned by the struct, freed by conf_free_struct) */
         CONF_INT,     /**< int64_t */

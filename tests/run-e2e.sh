@@ -15,7 +15,7 @@ cd "$ROOT" || exit 1
 export BIN GENQ_KAFKA_BROKERS GENQ_POSTGRES_DSN
 export FAKE_PORT=${FAKE_PORT:-18080}
 export RUN_ID=$$
-OUT="$ROOT/tests/out/e2e"
+OUT="$ROOT/tests/out/${E2E_OUT_NAME:-e2e}"
 rm -rf "$OUT" && mkdir -p "$OUT"
 # ASan: leaks are errors; UBSan: every report is fatal (built so).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

@@ -18,6 +18,8 @@
  *               async providers) or a task poll, by `step` (job table)
  *   RETRY_WAIT  timer heap until due_us: a retry, a poll or a fetch
  *               retry, by `due` (job table)
+ *   RESERVING   RESERVE op in pgsink: the estimated cost is reserved
+ *               against the tenant's budget before anything runs
  *   RECORDING   TASK_START op in pgsink: an accepted async task is made
  *               durable before its first poll (job table)
  *   FINISHING   FINISH op in pgsink          (job table)
@@ -65,6 +67,7 @@ enum job_state {
         JOB_ACCEPTING,
         JOB_INFLIGHT,
         JOB_RETRY_WAIT,
+        JOB_RESERVING,
         JOB_RECORDING,
         JOB_FINISHING,
         JOB_DLQ,
@@ -129,6 +132,8 @@ struct job {
         int polls, poll_errors;
         int64_t poll_ms;        /**< next poll interval */
         int64_t task_deadline_us;
+        const struct wprice *price; /**< the current attempt's price, or
+                                         NULL (billing.unpriced = flag) */
         char fail_class[24];
         char fail_reason[512];
         struct job *hnext;      /**< job table chain */
@@ -677,8 +682,40 @@ static const char *job_model(const Genq__V1__Job *pb)
         return m && *m ? m : NULL;
 }
 
+static int is_stt(const Genq__V1__Job *pb)
+{
+        return pb->payload_case == GENQ__V1__JOB__PAYLOAD_STT;
+}
+
+/* Seconds of video asked for: the storyboard's scenes, else duration_s,
+ * else the common 10 s default. */
+static double video_seconds(const Genq__V1__Job *pb)
+{
+        double s = 0;
+
+        /* The payload is a union: test the case, never the pointer. */
+        if (pb->payload_case != GENQ__V1__JOB__PAYLOAD_VIDEO)
+                return 0;
+        for (size_t i = 0; i < pb->video->n_scenes; i++)
+                s += pb->video->scenes[i]->duration_s;
+        if (s > 0)
+                return s;
+        return pb->video->duration_s > 0 ? pb->video->duration_s : 10;
+}
+
+static size_t utf8_chars(const char *s)
+{
+        size_t n = 0;
+
+        for (; s && *s; s++)
+                n += ((unsigned char)*s & 0xc0) != 0x80;
+        return n;
+}
+
 static void start_fetch(engine_t *e, struct job *j);
 static void schedule_retry(engine_t *e, struct job *j, int64_t delay_ms);
+static char *price_json(const struct wprovider *p, const struct wprice *w,
+                        int estimated);
 
 /* Send the current provider's request; @returns 0 or -1 with errstr. */
 static int send_call(engine_t *e, struct job *j, struct wprovider *p,
@@ -690,7 +727,7 @@ static int send_call(engine_t *e, struct job *j, struct wprovider *p,
         int rc;
 
         if (j->input) {
-                const char *url = j->pb->stt ? j->pb->stt->audio_url : "";
+                const char *url = is_stt(j->pb) ? j->pb->stt->audio_url : "";
 
                 in.filename = strrchr(url, '/') ? strrchr(url, '/') + 1
                                                 : "input";
@@ -719,6 +756,20 @@ static void start_attempt(engine_t *e, struct job *j)
                 if (key < 0) {
                         snprintf(j->fail_reason, sizeof(j->fail_reason),
                                  "%s: every key is disabled", p->name);
+                        next_provider(j);
+                        continue;
+                }
+                j->price = wconf_price(p, job_model(j->pb));
+                if (!j->price && !strcmp(e->w->unpriced, "refuse")) {
+                        snprintf(errstr, sizeof(errstr),
+                                 "no price for model %s (billing.unpriced = "
+                                 "refuse)",
+                                 job_model(j->pb));
+                        a = add_attempt(j, p, key);
+                        a->outcome = OUTCOME_FALLBACK_NEXT;
+                        a->error = xstrdup(errstr);
+                        snprintf(j->fail_reason, sizeof(j->fail_reason),
+                                 "%s: %s", p->name, errstr);
                         next_provider(j);
                         continue;
                 }
@@ -891,6 +942,15 @@ static void submit_task_op(engine_t *e, struct job *j, enum pgop_type type,
         op->error = xstrdup(error);
         op->polls = j->polls;
         op->first_poll_s = (double)p->poll_ms / 1000.0;
+        if (type == PGOP_TASK_START && j->price &&
+            j->pb->payload_case == GENQ__V1__JOB__PAYLOAD_VIDEO) {
+                /* A video provider bills from acceptance: hold the charge
+                 * now (settled at finish, refunded if the task fails). */
+                op->price_json = price_json(p, j->price, 1);
+                op->hold_units = video_seconds(j->pb);
+                op->model = xstrdup(j->att[j->n_att - 1].model);
+                op->unit = p->price_unit;
+        }
         pgsink_submit(e->ps, op);
 }
 
@@ -1088,28 +1148,28 @@ static char *attempts_json(const struct job *j)
 /* The price used, stored with the charge.  Chat: per 1,000 tokens in
  * and out; other kinds: per natural unit.  The ledger statement computes
  * (in * input + out * output) / per + units * unit_price from it. */
-static char *price_json(const struct wprovider *p, int estimated)
+static char *price_json(const struct wprovider *p, const struct wprice *w,
+                        int estimated)
 {
-        int tokens = !strcmp(p->price_unit, "1k_tokens");
-        json_t *o = json_pack("{s:s, s:s, s:I, s:b}", "provider", p->name,
-                              "unit", p->price_unit, "per",
-                              (json_int_t)(tokens ? 1000 : 1),
+        int tokens = !strcmp(w->unit, "1k_tokens");
+        json_t *o = json_pack("{s:s, s:s?, s:s, s:I, s:b}", "provider",
+                              p->name, "model", w->model, "unit", w->unit,
+                              "per", (json_int_t)(tokens ? 1000 : 1),
                               "estimated_usage", estimated);
         char *s;
 
         if (tokens) {
                 json_object_set_new(o, "input_credits",
-                                    json_string(p->price_in_credits));
+                                    json_string(w->in_credits));
                 json_object_set_new(o, "output_credits",
-                                    json_string(p->price_out_credits));
-                json_object_set_new(o, "input_usd",
-                                    json_string(p->price_in_usd));
+                                    json_string(w->out_credits));
+                json_object_set_new(o, "input_usd", json_string(w->in_usd));
                 json_object_set_new(o, "output_usd",
-                                    json_string(p->price_out_usd));
+                                    json_string(w->out_usd));
         } else {
                 json_object_set_new(o, "unit_credits",
-                                    json_string(p->price_credits));
-                json_object_set_new(o, "unit_usd", json_string(p->price_usd));
+                                    json_string(w->credits));
+                json_object_set_new(o, "unit_usd", json_string(w->usd));
         }
         s = json_dumps(o, JSON_COMPACT);
         json_decref(o);
@@ -1127,7 +1187,9 @@ static int64_t prompt_bytes_tokens(const Genq__V1__Job *pb)
 {
         int64_t n = 0;
 
-        for (size_t i = 0; pb->chat && i < pb->chat->n_messages; i++)
+        if (pb->payload_case != GENQ__V1__JOB__PAYLOAD_CHAT)
+                return 0;
+        for (size_t i = 0; i < pb->chat->n_messages; i++)
                 n += estimate_tokens(pb->chat->messages[i]->content);
         return n;
 }
@@ -1183,6 +1245,18 @@ static void fill_usage(struct job *j, struct pgop *op,
 {
         int estimated = res->input_tokens < 0 || res->output_tokens < 0;
 
+        if (!j->price) {
+                /* billing.unpriced = flag: ran, recorded, never billed. */
+                op->in_tokens = res->input_tokens;
+                op->out_tokens = res->output_tokens;
+                op->units = res->units;
+                op->unit = strcmp(p->price_unit, "1k_tokens") ? p->price_unit
+                                                              : NULL;
+                op->billing_note = xstrdup("no price for the model used "
+                                           "(billing.unpriced = flag); not "
+                                           "billed");
+                return;
+        }
         if (!strcmp(p->price_unit, "1k_tokens")) {
                 op->in_tokens = res->input_tokens >= 0
                                         ? res->input_tokens
@@ -1190,7 +1264,7 @@ static void fill_usage(struct job *j, struct pgop *op,
                 op->out_tokens = res->output_tokens >= 0
                                          ? res->output_tokens
                                          : estimate_tokens(res->text);
-                op->price_json = price_json(p, estimated);
+                op->price_json = price_json(p, j->price, estimated);
                 return;
         }
         op->in_tokens = res->input_tokens;
@@ -1199,11 +1273,11 @@ static void fill_usage(struct job *j, struct pgop *op,
         op->units = res->units;
         /* An stt provider that reports no duration: the seconds of the
          * audio we uploaded, when it is a WAV file we can read. */
-        if (op->units < 0 && j->input && j->pb->stt)
+        if (op->units < 0 && j->input && is_stt(j->pb))
                 op->units = provider_openai_audio_wav_seconds(j->input,
                                                               j->input_len);
         if (op->units >= 0)
-                op->price_json = price_json(p, 0);
+                op->price_json = price_json(p, j->price, 0);
         else
                 op->billing_note = xstrdup("usage unknown: the provider "
                                            "reported no units; not billed");
@@ -1262,6 +1336,97 @@ static void fail_job(engine_t *e, struct job *j, const char *cls,
         finish_job(e, j, 0, NULL);
 }
 
+/* ---- budgets ------------------------------------------------------------ */
+
+/* Natural units a job will use, as far as can be known before it runs:
+ * the most a budget must cover. */
+static double estimate_units(const engine_t *e, const Genq__V1__Job *pb)
+{
+        switch (pb->payload_case) {
+        case GENQ__V1__JOB__PAYLOAD_IMAGE:
+                return pb->image->count > 0 ? pb->image->count : 1;
+        case GENQ__V1__JOB__PAYLOAD_VIDEO:
+                return video_seconds(pb);
+        case GENQ__V1__JOB__PAYLOAD_STT:
+                return (double)e->w->stt_estimate_s;
+        case GENQ__V1__JOB__PAYLOAD_TTS:
+                return (double)utf8_chars(pb->tts->text);
+        default:
+                return 0;
+        }
+}
+
+/* The most this job can cost at price \p w: chat counts the prompt (4
+ * bytes a token, as billing estimates) and the whole max_tokens. */
+static double estimate_cost(const engine_t *e, const Genq__V1__Job *pb,
+                            const struct wprice *w)
+{
+        double in, out;
+
+        if (strcmp(w->unit, "1k_tokens"))
+                return estimate_units(e, pb) * atof(w->credits);
+        in = (double)prompt_bytes_tokens(pb) + 4.0 * pb->chat->n_messages;
+        out = pb->chat->max_tokens > 0 ? pb->chat->max_tokens : 1024;
+        return (in * atof(w->in_credits) + out * atof(w->out_credits)) /
+               1000.0;
+}
+
+/* The costliest provider of the chain, so any fallback fits. */
+static double estimate_job(const engine_t *e, const struct job *j)
+{
+        double most = 0;
+
+        for (size_t i = 0; i < j->n_chain; i++) {
+                const struct wprovider *p = &e->w->providers[j->chain[i]];
+                const struct wprice *w = wconf_price(p, job_model(j->pb));
+
+                if (w && estimate_cost(e, j->pb, w) > most)
+                        most = estimate_cost(e, j->pb, w);
+        }
+        return most;
+}
+
+static void reserve_budget(engine_t *e, struct job *j)
+{
+        double est = estimate_job(e, j);
+        struct pgop *op;
+        char amount[32];
+
+        if (j->pb->budget_opt_case == GENQ__V1__JOB__BUDGET_OPT_BUDGET_CREDITS &&
+            est > j->pb->budget_credits) {
+                fail_job(e, j, "budget", "the job may cost up to %.6f "
+                                         "credits, over its budget of %.6f",
+                         est, j->pb->budget_credits);
+                return;
+        }
+        snprintf(amount, sizeof(amount), "%.6f", est);
+        op = pgop_new(PGOP_RESERVE);
+        op->opaque = j;
+        op->job_id = xstrdup(j->id);
+        op->tenant_id = xstrdup(j->pb->tenant_id);
+        op->amount = xstrdup(amount);
+        j->state = JOB_RESERVING;
+        pgsink_submit(e->ps, op);
+}
+
+static void on_reserved(engine_t *e, struct pgop *op)
+{
+        struct job *j = op->opaque;
+
+        if (op->rc) {
+                fail_job(e, j, "budget", "budget not checked: %s",
+                         op->errstr);
+                return;
+        }
+        if (!op->hit) {
+                fail_job(e, j, "budget", "refused, over the tenant's budget: "
+                                         "%s",
+                         op->errstr);
+                return;
+        }
+        start_attempt(e, j);
+}
+
 /* ---- running ------------------------------------------------------------ */
 
 static void run_job(engine_t *e, struct job *j)
@@ -1273,7 +1438,7 @@ static void run_job(engine_t *e, struct job *j)
         }
         if (build_chain(e, j))
                 return;
-        start_attempt(e, j);
+        reserve_budget(e, j);
 }
 
 /* ---- Postgres completions ----------------------------------------------- */
@@ -1372,6 +1537,9 @@ static void on_pg_done(engine_t *e, struct pgop *op)
                 break;
         case PGOP_SWEEP:
                 on_swept(e, op);
+                break;
+        case PGOP_RESERVE:
+                on_reserved(e, op);
                 break;
         case PGOP_TASK_START:
                 if (op->rc)

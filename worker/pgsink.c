@@ -48,6 +48,10 @@ enum stmt {
         S_SWEEP,
         S_TASK_START,
         S_TASK_END,
+        S_HOLD,
+        S_REFUND,
+        S_SPEND_ROW,
+        S_RESERVE,
         N_STMTS,
 };
 
@@ -72,7 +76,9 @@ static const char *stmt_sql[N_STMTS] = {
                 "now() + make_interval(secs => $14::int), 1, now()) "
                 "ON CONFLICT (job_id) DO UPDATE SET state = 'running', "
                 "lease_owner = EXCLUDED.lease_owner, "
-                "lease_until = EXCLUDED.lease_until, runs = j.runs + 1, "
+                "lease_until = EXCLUDED.lease_until, runs = j.runs + "
+                "CASE WHEN j.lease_owner = EXCLUDED.lease_owner THEN 0 "
+                "ELSE 1 END, "
                 "started_at = coalesce(j.started_at, now()) "
                 "WHERE j.state IN ('queued', 'running') "
                 "AND (j.lease_owner IS NULL OR j.lease_owner = "
@@ -99,7 +105,8 @@ static const char *stmt_sql[N_STMTS] = {
                 "lease_owner = NULL, lease_until = NULL "
                 "WHERE job_id = $1::text AND lease_owner = $2::text "
                 "AND state = 'running' "
-                "RETURNING job_id, tenant_id, kind, accepted_at), "
+                "RETURNING job_id, tenant_id, kind, accepted_at, "
+                "reserved_credits AS res_c, reserved_period AS res_p), "
                 "a AS (INSERT INTO attempts (job_id, attempt_no, provider, "
                 "key_id, model, http_status, outcome, error, latency_ms, "
                 "worker, started_at) SELECT $1::text, x.no, x.provider, "
@@ -125,30 +132,42 @@ static const char *stmt_sql[N_STMTS] = {
                 "coalesce($21::jsonb, '[]'))), $22::text, $23::text "
                 "FROM j WHERE $3::text = 'succeeded' "
                 "ON CONFLICT (job_id) DO NOTHING), "
+                /* The ledger: a charge, or, when a hold was charged at
+                 * task acceptance, an adjustment settling it to the real
+                 * cost (none if equal).  Then the tenant's spend: the
+                 * reservation released, the job's net cost added. */
+                "prev AS (SELECT coalesce(sum(CASE entry_type WHEN "
+                "'refund' THEN -credits ELSE credits END), 0) AS c, "
+                "coalesce(sum(CASE entry_type WHEN 'refund' THEN -usd "
+                "ELSE usd END), 0) AS u, coalesce(bool_or(entry_type = "
+                "'charge'), false) AS charged FROM credit_ledger "
+                "WHERE job_id = $1::text), "
+                "cost AS (SELECT p, genq_price_credits(p, $12::bigint, "
+                "$13::bigint, $16::numeric) AS c, genq_price_usd(p, "
+                "$12::bigint, $13::bigint, $16::numeric) AS u "
+                "FROM (SELECT $15::jsonb AS p) s "
+                "WHERE $3::text = 'succeeded' AND p IS NOT NULL), "
                 "l AS (INSERT INTO credit_ledger (job_id, tenant_id, "
                 "entry_type, credits, usd, kind, provider, model, unit, "
                 "units, price_snapshot, provider_cost, job_accepted_at) "
-                "SELECT job_id, tenant_id, 'charge', "
-                "round((coalesce($12::bigint, 0) * "
-                "coalesce((p->>'input_credits')::numeric, 0) + "
-                "coalesce($13::bigint, 0) * "
-                "coalesce((p->>'output_credits')::numeric, 0)) / "
-                "(p->>'per')::numeric + coalesce($16::numeric, 0) * "
-                "coalesce((p->>'unit_credits')::numeric, 0), 6), "
-                "round((coalesce($12::bigint, 0) * "
-                "coalesce((p->>'input_usd')::numeric, 0) + "
-                "coalesce($13::bigint, 0) * "
-                "coalesce((p->>'output_usd')::numeric, 0)) / "
-                "(p->>'per')::numeric + coalesce($16::numeric, 0) * "
-                "coalesce((p->>'unit_usd')::numeric, 0), 8), "
-                "kind, $4::text, $5::text, coalesce($17::text, 'tokens'), "
+                "SELECT j.job_id, j.tenant_id, CASE WHEN prev.charged "
+                "THEN 'adjustment' ELSE 'charge' END, CASE WHEN "
+                "prev.charged THEN cost.c - prev.c ELSE cost.c END, "
+                "CASE WHEN prev.charged THEN cost.u - prev.u ELSE cost.u "
+                "END, j.kind, $4::text, $5::text, "
+                "coalesce($17::text, 'tokens'), "
                 "CASE WHEN $17::text IS NULL THEN $12::bigint + $13::bigint "
-                "ELSE $16::numeric END, p, "
+                "ELSE $16::numeric END, cost.p, "
                 "CASE WHEN $22::text ~ '^[0-9]+(\\.[0-9]+)?$' "
-                "THEN $22::numeric END, accepted_at "
-                "FROM j, (SELECT $15::jsonb AS p) s "
-                "WHERE $3::text = 'succeeded' AND p IS NOT NULL "
-                "ON CONFLICT DO NOTHING) "
+                "THEN $22::numeric END, j.accepted_at "
+                "FROM j, cost, prev WHERE NOT prev.charged "
+                "OR cost.c <> prev.c OR cost.u <> prev.u "
+                "ON CONFLICT DO NOTHING RETURNING credits), "
+                "sp AS (UPDATE tenant_spend s SET reserved = "
+                "greatest(s.reserved - j.res_c, 0), spent = s.spent + "
+                "prev.c + coalesce((SELECT sum(credits) FROM l), 0) "
+                "FROM j, prev WHERE j.res_c IS NOT NULL "
+                "AND s.tenant_id = j.tenant_id AND s.period_start = j.res_p) "
                 "SELECT count(*) FROM j",
         [S_RENEW] = "UPDATE jobs SET lease_until = now() + "
                     "make_interval(secs => $2::int) "
@@ -180,6 +199,51 @@ static const char *stmt_sql[N_STMTS] = {
                 "finished_at = now(), lease_owner = NULL "
                 "WHERE provider = $1 AND provider_task_id = $2 "
                 "AND finished_at IS NULL",
+        /* A video provider starts spending when it accepts the task: the
+         * tenant is charged then (a hold), settled at finish, and
+         * refunded once if the task fails. */
+        [S_HOLD] =
+                "INSERT INTO credit_ledger (job_id, tenant_id, entry_type, "
+                "credits, usd, kind, provider, model, unit, units, "
+                "price_snapshot, job_accepted_at) SELECT job_id, tenant_id, "
+                "'charge', genq_price_credits($3::jsonb, NULL, NULL, "
+                "$4::numeric), genq_price_usd($3::jsonb, NULL, NULL, "
+                "$4::numeric), kind, $2, $5, $6, $4::numeric, $3::jsonb, "
+                "accepted_at FROM jobs WHERE job_id = $1 AND kind = 'video' "
+                "ON CONFLICT DO NOTHING",
+        [S_REFUND] =
+                "INSERT INTO credit_ledger (job_id, tenant_id, entry_type, "
+                "credits, usd, kind, provider, model, unit, units, "
+                "price_snapshot, provider_cost, job_accepted_at) "
+                "SELECT job_id, tenant_id, 'refund', credits, usd, kind, "
+                "provider, model, unit, units, price_snapshot, provider_cost, "
+                "job_accepted_at FROM credit_ledger WHERE job_id = $1 "
+                "AND entry_type = 'charge' ON CONFLICT DO NOTHING",
+        [S_SPEND_ROW] =
+                "INSERT INTO tenant_spend (tenant_id, period_start) "
+                "SELECT tenant_id, genq_period_start(budget_period, now()) "
+                "FROM tenants WHERE tenant_id = $1 AND credit_budget IS NOT "
+                "NULL ON CONFLICT DO NOTHING",
+        /* Reserve only if it fits: the UPDATE's row lock serializes every
+         * worker, and its WHERE is re-checked on the locked row.  A job
+         * that already holds a reservation (re-driven) keeps it. */
+        [S_RESERVE] =
+                "WITH t AS (SELECT credit_budget AS b, genq_period_start("
+                "budget_period, now()) AS ps FROM tenants WHERE tenant_id = "
+                "$2 AND credit_budget IS NOT NULL), "
+                "fresh AS (SELECT 1 FROM jobs WHERE job_id = $1 AND "
+                "reserved_credits IS NULL), "
+                "upd AS (UPDATE tenant_spend s SET reserved = s.reserved + "
+                "$3::numeric FROM t WHERE EXISTS (SELECT 1 FROM fresh) AND "
+                "s.tenant_id = $2 AND s.period_start = t.ps AND s.spent + "
+                "s.reserved + $3::numeric <= t.b RETURNING s.period_start), "
+                "mark AS (UPDATE jobs SET reserved_credits = $3::numeric, "
+                "reserved_period = upd.period_start FROM upd "
+                "WHERE job_id = $1 RETURNING 1) "
+                "SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM "
+                "fresh), (SELECT count(*) FROM upd), (SELECT b FROM t), "
+                "(SELECT s.spent || '|' || s.reserved FROM tenant_spend s, t "
+                "WHERE s.tenant_id = $2 AND s.period_start = t.ps)",
 };
 
 struct pgsink_s {
@@ -222,6 +286,7 @@ struct pgop *pgop_new(enum pgop_type type)
         op->offset = -1;
         op->in_tokens = op->out_tokens = -1;
         op->units = -1;
+        op->hold_units = -1;
         op->data_bytes = -1;
         return op;
 }
@@ -251,6 +316,7 @@ void pgop_destroy(struct pgop *op)
         free(op->note);
         free(op->key_id);
         free(op->task_id);
+        free(op->amount);
         free(op->text);
         free(op->finish_reason);
         free(op->usage_json);
@@ -430,7 +496,7 @@ static void p_double(struct params *p, double x)
 
 static int send_task(pgsink_t *ps, const struct pgop *op)
 {
-        struct params t = {0};
+        struct params t = {0}, h = {0};
 
         p_str(&t, op->type == PGOP_TASK_START ? op->job_id : op->provider);
         if (op->type == PGOP_TASK_START) {
@@ -439,13 +505,39 @@ static int send_task(pgsink_t *ps, const struct pgop *op)
                 p_str(&t, op->task_id);
                 p_double(&t, op->first_poll_s);
                 p_str(&t, ps->worker_id);
-                return send(ps, S_TASK_START, &t);
+                if (send(ps, S_TASK_START, &t) < 0)
+                        return -1;
+                if (!op->price_json || op->hold_units < 0)
+                        return 1;
+                p_str(&h, op->job_id);
+                p_str(&h, op->provider);
+                p_str(&h, op->price_json);
+                p_double(&h, op->hold_units);
+                p_str(&h, op->model);
+                p_str(&h, op->unit);
+                return send(ps, S_HOLD, &h) < 0 ? -1 : 2;
         }
         p_str(&t, op->task_id);
         p_str(&t, op->state);
         p_str(&t, op->error);
         p_int(&t, op->polls);
-        return send(ps, S_TASK_END, &t);
+        p_str(&h, op->job_id);
+        if (send(ps, S_TASK_END, &t) < 0 || send(ps, S_REFUND, &h) < 0)
+                return -1;
+        return 2;
+}
+
+static int send_reserve(pgsink_t *ps, const struct pgop *op)
+{
+        struct params r = {0}, s = {0};
+
+        p_str(&s, op->tenant_id);
+        p_str(&r, op->job_id);
+        p_str(&r, op->tenant_id);
+        p_str(&r, op->amount);
+        if (send(ps, S_SPEND_ROW, &s) < 0 || send(ps, S_RESERVE, &r) < 0)
+                return -1;
+        return 2;
 }
 
 static int send_finish(pgsink_t *ps, const struct pgop *op)
@@ -529,6 +621,8 @@ static int send_op(pgsink_t *ps, struct pgop *op)
         case PGOP_TASK_START:
         case PGOP_TASK_END:
                 return send_task(ps, op);
+        case PGOP_RESERVE:
+                return send_reserve(ps, op);
         default:
                 return send_other(ps, op);
         }
@@ -556,6 +650,23 @@ static void take_sweep_rows(struct pgop *op, PGresult *r)
         op->n_rows = (size_t)n;
 }
 
+/* hit = 1 if the job may run: its tenant has no budget, it already holds
+ * a reservation, or this one fitted; else 0 with the numbers in errstr. */
+static void take_reserve(struct pgop *op, PGresult *r)
+{
+        int budgeted = atoi(PQgetvalue(r, 0, 0));
+        int fresh = atoi(PQgetvalue(r, 0, 1));
+        int fitted = atoi(PQgetvalue(r, 0, 2));
+
+        op->hit = !budgeted || !fresh || fitted;
+        if (!op->hit)
+                snprintf(op->errstr, sizeof(op->errstr),
+                         "budget of %s credits this period, spent|reserved "
+                         "%s; this job needs up to %s",
+                         PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 4),
+                         op->amount);
+}
+
 /* Record the result of statement \p idx (0-based within the op).  The last
  * statement of each op carries what the caller wants to know. */
 static void on_result(struct pgop *op, int last, PGresult *r)
@@ -575,7 +686,9 @@ static void on_result(struct pgop *op, int last, PGresult *r)
         }
         if (!last)
                 return;
-        if (op->type == PGOP_SWEEP)
+        if (op->type == PGOP_RESERVE)
+                take_reserve(op, r);
+        else if (op->type == PGOP_SWEEP)
                 take_sweep_rows(op, r);
         else if (op->type == PGOP_FINISH)
                 op->hit = PQntuples(r) ? atoll(PQgetvalue(r, 0, 0)) : 0;

@@ -29,7 +29,9 @@ enum pgop_type {
         PGOP_TASK_START, /**< record an accepted async task (before the
                               first poll: a crash never resubmits it) */
         PGOP_TASK_END,   /**< a task failed or timed out (success is
-                              recorded by FINISH) */
+                              recorded by FINISH); refunds a hold */
+        PGOP_RESERVE,    /**< reserve the job's estimated cost against its
+                              tenant's budget, atomically */
 };
 
 /** A job row taken over by PGOP_SWEEP. */
@@ -82,6 +84,12 @@ struct pgop {
         char *task_id;          /**< the provider's task id */
         int32_t polls;
         double first_poll_s;    /**< TASK_START: when the first poll is due */
+        double hold_units;      /**< TASK_START: units to hold (video), < 0
+                                     none; with price_json */
+
+        /* RESERVE: amount in credits; results in hit (1 = may run) and
+         * errstr (why not) */
+        char *amount;
 
         /* RELEASE: job ids as a Postgres array literal built by pgsink */
         char **ids;

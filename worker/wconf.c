@@ -23,6 +23,13 @@ static const struct conf_def worker_defs[] = {
          "Kafka consumer group"},
         {"worker.kinds", CONF_STR, W(kinds), 1, 0, "chat,image,video,stt,tts",
          0, "job kinds (topics) this worker consumes"},
+        {"billing.unpriced", CONF_STR, W(unpriced), 1, 0, "refuse", 1,
+         "a job whose provider has no price for the model it would use: "
+         "refuse (that provider is skipped) or flag (run it, record it "
+         "unbilled with a note) -- never billed as zero"},
+        {"billing.stt_estimate_s", CONF_INT, W(stt_estimate_s), 1, 86400,
+         "600", 1, "seconds of audio assumed when reserving budget for an "
+         "stt job (its length is unknown before it runs)"},
         {"worker.require_keys", CONF_BOOL, W(require_keys), 1, 0, "false",
          0, "a provider without a usable key is an error (default: it is "
             "disabled with a warning)"},
@@ -130,6 +137,24 @@ static const struct conf_def provider_defs[] = {
          "day or month"},
         {"free_quota.time_zone", CONF_STR, P(quota_tz), 1, 0, "UTC", 0,
          "zone whose midnight resets the quota"},
+        {NULL, CONF_END, 0, 0, 0, NULL, 0, NULL},
+};
+
+#define MP(f) offsetof(struct wprice, f)
+
+static const struct conf_def model_price_defs[] = {
+        {"input_credits", CONF_STR, MP(in_credits), 1, 0, NULL, 0,
+         "1k_tokens: credits per 1K input tokens"},
+        {"output_credits", CONF_STR, MP(out_credits), 1, 0, NULL, 0,
+         "1k_tokens: credits per 1K output tokens"},
+        {"input_usd", CONF_STR, MP(in_usd), 1, 0, NULL, 0,
+         "1k_tokens: USD per 1K input tokens"},
+        {"output_usd", CONF_STR, MP(out_usd), 1, 0, NULL, 0,
+         "1k_tokens: USD per 1K output tokens"},
+        {"credits", CONF_STR, MP(credits), 1, 0, NULL, 0,
+         "other units: credits per unit"},
+        {"usd", CONF_STR, MP(usd), 1, 0, NULL, 0,
+         "other units: USD per unit"},
         {NULL, CONF_END, 0, 0, 0, NULL, 0, NULL},
 };
 
@@ -272,12 +297,12 @@ static const char *default_unit(Genq__V1__Kind kind)
         }
 }
 
-static int check_decimal(conf_t *c, struct wprovider *p, const char *name,
+static int check_decimal(conf_t *c, const char *prefix, const char *name,
                          const char *val, char *e, size_t es)
 {
-        char key[300];
+        char key[400];
 
-        snprintf(key, sizeof(key), "providers.%s.%s", p->name, name);
+        snprintf(key, sizeof(key), "%s%s", prefix, name);
         if (!val)
                 return where_err(c, key, e, es,
                                  "required: a job is never billed as zero "
@@ -287,6 +312,23 @@ static int check_decimal(conf_t *c, struct wprovider *p, const char *name,
                 return where_err(c, key, e, es,
                                  "must be a plain decimal like 0.15");
         return 0;
+}
+
+/* A complete price for its unit: four token prices, or two unit prices. */
+static int check_price(conf_t *c, const char *prefix, const struct wprice *w,
+                       char *e, size_t es)
+{
+        if (!strcmp(w->unit, "1k_tokens"))
+                return check_decimal(c, prefix, "input_credits",
+                                     w->in_credits, e, es) ||
+                       check_decimal(c, prefix, "output_credits",
+                                     w->out_credits, e, es) ||
+                       check_decimal(c, prefix, "input_usd", w->in_usd, e,
+                                     es) ||
+                       check_decimal(c, prefix, "output_usd", w->out_usd, e,
+                                     es);
+        return check_decimal(c, prefix, "credits", w->credits, e, es) ||
+               check_decimal(c, prefix, "usd", w->usd, e, es);
 }
 
 /* Chat is priced per 1K input and output tokens; every other kind per
@@ -310,18 +352,48 @@ static int check_prices(conf_t *c, struct wprovider *p, char *e, size_t es)
                          default_unit(p->ops->kind));
                 return where_err(c, key, e, es, msg);
         }
-        if (u == 0)
-                return check_decimal(c, p, "price.input_credits",
-                                     p->price_in_credits, e, es) ||
-                       check_decimal(c, p, "price.output_credits",
-                                     p->price_out_credits, e, es) ||
-                       check_decimal(c, p, "price.input_usd",
-                                     p->price_in_usd, e, es) ||
-                       check_decimal(c, p, "price.output_usd",
-                                     p->price_out_usd, e, es);
-        return check_decimal(c, p, "price.credits", p->price_credits, e,
-                             es) ||
-               check_decimal(c, p, "price.usd", p->price_usd, e, es);
+        p->price = (struct wprice){p->model, p->price_unit,
+                                   p->price_in_credits, p->price_out_credits,
+                                   p->price_in_usd, p->price_out_usd,
+                                   p->price_credits, p->price_usd};
+        snprintf(key, sizeof(key), "providers.%s.price.", p->name);
+        return check_price(c, key, &p->price, e, es);
+}
+
+/* model_prices.<model>: prices of the other models a job may name. */
+static int load_model_prices(conf_t *c, struct wprovider *p, char *e,
+                             size_t es)
+{
+        const char *names[MAX_CHILDREN];
+        char prefix[400];
+        size_t n;
+
+        snprintf(prefix, sizeof(prefix), "providers.%s.model_prices.",
+                 p->name);
+        n = conf_children(c, prefix, names, MAX_CHILDREN);
+        p->model_prices = xcalloc(n ? n : 1, sizeof(*p->model_prices));
+        for (size_t i = 0; i < n; i++) {
+                struct wprice *w = &p->model_prices[p->n_model_prices++];
+
+                snprintf(prefix, sizeof(prefix),
+                         "providers.%s.model_prices.%s.", p->name, names[i]);
+                w->model = conf_unescape(xstrdup(names[i]));
+                w->unit = p->price_unit;
+                if (conf_bind(c, prefix, model_price_defs, w, e, es) ||
+                    check_price(c, prefix, w, e, es))
+                        return -1;
+        }
+        return 0;
+}
+
+const struct wprice *wconf_price(const struct wprovider *p, const char *model)
+{
+        if (!model || (p->model && !strcmp(model, p->model)))
+                return &p->price;
+        for (size_t i = 0; i < p->n_model_prices; i++)
+                if (!strcmp(p->model_prices[i].model, model))
+                        return &p->model_prices[i];
+        return NULL;
 }
 
 static int check_quota(conf_t *c, struct wprovider *p, char *e, size_t es)
@@ -376,7 +448,8 @@ static int check_provider(conf_t *c, const struct wconf *w,
                              strncmp(p->base_url, "https://", 8)))
                 return where_err(c, key, e, es,
                                  "required, an http:// or https:// URL");
-        if (check_prices(c, p, e, es) || check_quota(c, p, e, es))
+        if (check_prices(c, p, e, es) || load_model_prices(c, p, e, es) ||
+            check_quota(c, p, e, es))
                 return -1;
         if (!p->enabled)
                 return 0; /* never called: no keys needed */
@@ -423,6 +496,11 @@ static int load_provider(conf_t *c, struct wconf *w, struct wprovider *p,
 
 static void clear_provider(struct wprovider *p)
 {
+        for (size_t i = 0; i < p->n_model_prices; i++) {
+                free(p->model_prices[i].model);
+                conf_free_struct(model_price_defs, &p->model_prices[i]);
+        }
+        free(p->model_prices);
         for (size_t i = 0; i < p->n_keys; i++) {
                 explicit_bzero(p->keys[i].secret, strlen(p->keys[i].secret));
                 free(p->keys[i].secret);
@@ -614,6 +692,15 @@ int wconf_load(conf_t *c, struct wconf *w, char *errstr, size_t errstr_size)
                 goto err_clear;
         if (w->low_water >= w->max_inflight)
                 w->low_water = w->max_inflight * 3 / 4;
+        if (strcmp(w->unpriced, "refuse") && strcmp(w->unpriced, "flag")) {
+                snprintf(errstr, errstr_size, "%s: billing.unpriced: \"%s\" "
+                                              "is not refuse or flag",
+                         conf_origin(c, "billing.unpriced")
+                                 ? conf_origin(c, "billing.unpriced")
+                                 : "config",
+                         w->unpriced);
+                goto err_clear;
+        }
         default_worker_id(w);
         return 0;
 err_clear:
@@ -681,6 +768,9 @@ void wconf_write_docs(void *fp)
         conf_write_docs("Worker", worker_defs, fp);
         conf_write_docs("Providers (`providers.<name>.<key>`)",
                         provider_defs, fp);
+        conf_write_docs("Model prices (`providers.<name>.model_prices."
+                        "<model>.<key>`)",
+                        model_price_defs, fp);
         fputs("\n## Routes\n\n`routes.<kind>.<name>: [provider, ...]` — "
               "providers tried in order; `default` is used when a job names "
               "no route.\n",

@@ -24,6 +24,14 @@ struct wkey {
         char *secret;  /**< the key itself: never logged or stored */
 };
 
+/** A price: per 1K tokens (chat) or per natural unit.  Exact decimals. */
+struct wprice {
+        char *model;           /**< model it prices */
+        const char *unit;      /**< the provider's price.unit */
+        char *in_credits, *out_credits, *in_usd, *out_usd; /**< 1k_tokens */
+        char *credits, *usd;                               /**< per unit */
+};
+
 struct wprovider {
         char *name;            /**< the mapping key */
         char *adapter;         /**< provider_ops name */
@@ -49,6 +57,9 @@ struct wprovider {
         char *price_in_credits, *price_out_credits; /**< 1k_tokens */
         char *price_in_usd, *price_out_usd;         /**< 1k_tokens */
         char *price_credits, *price_usd;            /**< per unit */
+        struct wprice price;   /**< for `model` (the provider's default) */
+        struct wprice *model_prices; /**< model_prices.<model>: others */
+        size_t n_model_prices;
         /* Declared for the fallback policy (enforced there; carried and
          * validated here so the shipped config is complete). */
         int64_t limit_concurrency; /**< 0 = none */
@@ -79,6 +90,8 @@ struct wconf {
         struct gconf g;
         char *worker_id;       /**< default host:pid */
         int require_keys;      /**< keyless provider: error, not disabled */
+        char *unpriced;        /**< billing.unpriced: refuse | flag */
+        int64_t stt_estimate_s;/**< billing.stt_estimate_s */
         char *group_id;
         char *kinds;           /**< comma list of kinds to consume */
         int64_t max_inflight;
@@ -116,6 +129,10 @@ void wconf_clear(struct wconf *w);
 
 /** @brief The provider named \p name, or NULL (disabled ones too). */
 struct wprovider *wconf_provider(struct wconf *w, const char *name);
+
+/** @brief The price of \p model at \p p (NULL model: the provider's
+ *         default), or NULL if it has none. */
+const struct wprice *wconf_price(const struct wprovider *p, const char *model);
 
 /** @brief Route \p name of \p kind, or the kind's "default", or NULL. */
 const struct wroute *wconf_route(const struct wconf *w, const char *kind,

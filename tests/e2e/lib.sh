@@ -16,7 +16,13 @@ RUN_ID=${RUN_ID:-$$}
 PREFIX="e2e${RUN_ID}.${TEST_NAME//[^a-zA-Z0-9]/_}"
 # The shipped configuration with the fake overlay: what a user runs, with
 # only base URLs and keys pointing at the fake provider server.
-export GENQ_CONFIG="$ROOT/config/genq.yaml:$ROOT/config/fake.yaml"
+overlay="$ROOT/config/fake.yaml"
+if [ "${FAKE_PORT:-18080}" != 18080 ]; then
+        # The fake runs elsewhere: the same overlay on its port.
+        overlay="$E2E_OUT/fake.yaml"
+        sed "s/127.0.0.1:18080/127.0.0.1:$FAKE_PORT/" "$ROOT/config/fake.yaml" >"$overlay"
+fi
+export GENQ_CONFIG="$ROOT/config/genq.yaml:$overlay"
 . "$ROOT/tests/fake-env.sh"
 WORKER_PIDS=()
 
@@ -117,3 +123,15 @@ gen_chat() {
 
 # Read up to N messages of TOPIC as JSON lines (key, headers, value info).
 tail_topic() { "$BIN/genq" tail --topic "$1" --max "$2" --timeout "${3:-20}"; }
+
+# Messages consumed so far by every worker of this test: the sum of each
+# worker log's latest stats "in=" count (start workers with
+# -X worker.stats_interval_s=1 to keep it fresh).
+workers_in() {
+        local f total=0 n
+        for f in "$E2E_OUT"/worker-*.log; do
+                n=$(grep -o 'in=[0-9]*' "$f" | tail -n 1 | cut -d= -f2)
+                total=$((total + ${n:-0}))
+        done
+        echo "$total"
+}

@@ -141,6 +141,22 @@ START_TEST(test_flatten)
 }
 END_TEST
 
+/* A '.' inside a key (a model name under model_prices) stays part of its
+ * segment: "m.gpt-4.1.x" has the three segments m, gpt-4.1 and x. */
+START_TEST(test_dotted_key_segment)
+{
+        const char *names[4];
+        char name[32];
+        conf_t *c = load("m:\n  gpt-4.1:\n    x: 1\n");
+
+        ck_assert_ptr_nonnull(c);
+        ck_assert_uint_eq(conf_children(c, "m.", names, 4), 1);
+        snprintf(name, sizeof(name), "%s", names[0]);
+        ck_assert_str_eq(conf_unescape(name), "gpt-4.1");
+        conf_destroy(c);
+}
+END_TEST
+
 START_TEST(test_yaml_errors)
 {
         expect_load_error("a:\n  b: 1\n c: 2\n", 3, "did not find expected");
@@ -153,7 +169,7 @@ START_TEST(test_yaml_errors)
                           "a list may only hold plain values");
         expect_load_error("ok: 1\na: [[1]]\n", 2, "unexpected list");
         expect_load_error("just text\n", 1, "expected a mapping of keys");
-        expect_load_error("ok: 1\na.b: 1\n", 2, "contain no '.'");
+        expect_load_error("ok: 1\n\"\": 1\n", 2, "non-empty");
         expect_load_error("a: &x 1\nb: *x\n", 2, "aliases are not supported");
 }
 END_TEST
@@ -605,6 +621,7 @@ static Suite *conf_suite(void)
         } tests[] = {
                 {"flatten", test_flatten},
                 {"yaml_errors", test_yaml_errors},
+                {"dotted_key_segment", test_dotted_key_segment},
                 {"missing_file", test_missing_file},
                 {"unknown_key_line", test_unknown_key_line},
                 {"type_errors", test_type_errors},
