@@ -1752,6 +1752,38 @@ int engine_run(engine_t *e)
 
 /* ---- construction ------------------------------------------------------- */
 
+/* The configured free quotas, so reports can set use against them (the
+ * policy counts the use).  Limits follow the configuration; use is kept. */
+static int sync_quotas(PGconn *conn, const struct wconf *w, char *errstr,
+                       size_t errstr_size)
+{
+        static const char *sql =
+                "INSERT INTO provider_quota (provider, unit, period, "
+                "time_zone, quota_limit) VALUES ($1, $2, $3, $4, $5) "
+                "ON CONFLICT (provider, key_id, unit) DO UPDATE SET "
+                "period = EXCLUDED.period, time_zone = EXCLUDED.time_zone, "
+                "quota_limit = EXCLUDED.quota_limit, updated_at = now()";
+
+        for (size_t i = 0; i < w->n_providers; i++) {
+                const struct wprovider *p = &w->providers[i];
+                const char *v[5] = {p->name, p->quota_unit, p->quota_period,
+                                    p->quota_tz, p->quota_limit};
+                PGresult *r;
+
+                if (!p->quota_unit || p->retired)
+                        continue;
+                r = PQexecParams(conn, sql, 5, NULL, v, NULL, NULL, 0);
+                if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+                        snprintf(errstr, errstr_size, "provider_quota: %s",
+                                 PQresultErrorMessage(r));
+                        PQclear(r);
+                        return -1;
+                }
+                PQclear(r);
+        }
+        return 0;
+}
+
 static int migrate(const struct wconf *w, char *errstr, size_t errstr_size)
 {
         PGconn *conn = pgutil_connect(w->g.pg_dsn, "genq-worker-migrate",
@@ -1761,6 +1793,8 @@ static int migrate(const struct wconf *w, char *errstr, size_t errstr_size)
         if (!conn)
                 return -1;
         rc = schema_migrate(conn, &applied, errstr, errstr_size);
+        if (rc == 0)
+                rc = sync_quotas(conn, w, errstr, errstr_size);
         PQfinish(conn);
         return rc;
 }
