@@ -41,7 +41,8 @@ COMMON_SRCS   := common/xmem.c common/log.c common/globals.c common/conf.c \
                  common/codec.c common/jobjson.c common/gconf.c common/pgutil.c \
                  common/schema.c
 PRODUCER_SRCS := producer/libgenq.c producer/submit.c producer/admin.c \
-                 producer/migrate.c producer/report.c producer/tools.c
+                 producer/migrate.c producer/report.c producer/tools.c \
+                 producer/tenant.c producer/retention.c
 GENQ_MAIN     := producer/genq.c
 WORKER_SRCS   := worker/wconf.c worker/offtrack.c worker/httploop.c \
                  worker/provider.c worker/provider_openai.c worker/pgsink.c \

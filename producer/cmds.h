@@ -17,5 +17,22 @@ int cmd_migrate(int argc, char **argv);     /**< migrate.c */
 int cmd_report(int argc, char **argv);      /**< report.c */
 int cmd_tail(int argc, char **argv);        /**< tools.c */
 int cmd_encode(int argc, char **argv);      /**< tools.c */
+int cmd_tenant(int argc, char **argv);      /**< tenant.c */
+int cmd_retention(int argc, char **argv);   /**< retention.c */
+
+struct pg_result; /* libpq's PGresult */
+
+/**
+ * @brief Output format by name: "table" 0, "csv" 1, "json" 2.
+ * @returns the format or -1 for an unknown name.  (report.c)
+ */
+int report_fmt_parse(const char *name);
+
+/**
+ * @brief Print a query result to stdout as a table, CSV or JSON (every
+ *        value a string, so decimals stay exact; NULL as null).
+ * @param fmt from report_fmt_parse().  (report.c)
+ */
+void report_print(const struct pg_result *r, int fmt);
 
 #endif
