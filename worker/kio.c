@@ -29,6 +29,7 @@ struct kio_s {
         rd_kafka_queue_t *cq;
         int pipefd[2];
         int paused;
+        int assigned_once;     /**< a rebalance has assigned us */
         kio_revoke_cb *revoke_cb;
         void *opaque;
         char *dlq_topic;
@@ -63,6 +64,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
 
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                k->assigned_once = 1;
                 log_info("kafka", "assigned %d partition(s)", parts->cnt);
                 if (coop)
                         e = rd_kafka_incremental_assign(rk, parts);
@@ -214,10 +216,33 @@ err_free:
         return NULL;
 }
 
+#define JOIN_WAIT_MS 10000
+
+/* librdkafka 2.0 (Debian 12) asserts in the cooperative-sticky assignor
+ * when a consumer that never received an assignment is closed during a
+ * rebalance (confluentinc/librdkafka#4312, fixed in later releases).  So
+ * a consumer that has not been assigned yet first finishes joining,
+ * paused, for a bounded time; anything it receives is left unconsumed
+ * (not stored: it is delivered again). */
+static void finish_joining(kio_t *k)
+{
+        k->paused = 1;
+        for (int waited = 0; !k->assigned_once && waited < JOIN_WAIT_MS;
+             waited += 100) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(k->consumer,
+                                                               100);
+
+                if (m)
+                        rd_kafka_message_destroy(m);
+        }
+}
+
 void kio_destroy(kio_t *k)
 {
         if (!k)
                 return;
+        if (k->consumer && !k->assigned_once)
+                finish_joining(k);
         if (k->cq) {
                 rd_kafka_queue_io_event_enable(k->cq, -1, NULL, 0);
                 rd_kafka_queue_destroy(k->cq);
