@@ -10,7 +10,7 @@ set -euo pipefail
 PKGS=(build-essential pkg-config librdkafka-dev libcurl4-openssl-dev
       libprotobuf-c-dev protobuf-c-compiler libjansson-dev libyaml-dev
       libpq-dev postgresql libmicrohttpd-dev check uuid-dev curl procps
-      iproute2)
+      iproute2 python3)
 JAVA_PKG=openjdk-17-jre-headless
 MAVEN_PKG=maven
 

@@ -132,6 +132,8 @@ struct job {
         int polls, poll_errors;
         int64_t poll_ms;        /**< next poll interval */
         int64_t task_deadline_us;
+        char *resume;           /**< re-driven with an unfinished task:
+                                     "provider|key_id|polls|task_id" */
         const struct wprice *price; /**< the current attempt's price, or
                                          NULL (billing.unpriced = flag) */
         char fail_class[24];
@@ -339,6 +341,7 @@ static void job_destroy(struct job *j)
         free(j->input);
         free(j->input_ctype);
         free(j->task_id);
+        free(j->resume);
         free(j->topic);
         free(j->dlq_code);
         free(j->dlq_reason);
@@ -1409,6 +1412,52 @@ static void reserve_budget(engine_t *e, struct job *j)
         pgsink_submit(e->ps, op);
 }
 
+/* A re-driven job whose worker died after its provider accepted a task:
+ * poll that task again, never submit a new one (the provider is already
+ * generating it, and charging for it).  @returns 0, or -1 if the task's
+ * provider is no longer on the job's chain (then it is submitted anew). */
+static int resume_task(engine_t *e, struct job *j)
+{
+        char *save = NULL, *prov, *key_id, *polls, *task;
+        struct wprovider *p;
+        struct attempt *a;
+        size_t c;
+
+        prov = strtok_r(j->resume, "|", &save);
+        key_id = strtok_r(NULL, "|", &save);
+        polls = strtok_r(NULL, "|", &save);
+        task = save; /* the rest: a task id may hold '|' */
+        for (c = 0; prov && task && c < j->n_chain; c++)
+                if (!strcmp(e->w->providers[j->chain[c]].name, prov))
+                        break;
+        if (!prov || !task || !*task || c == j->n_chain) {
+                log_warn("job", "job %s: its task's provider %s is not on "
+                                "its route now; submitting again",
+                         j->id, prov ? prov : "?");
+                return -1;
+        }
+        j->cur = c;
+        p = cur_provider(e, j);
+        j->key_idx = 0;
+        for (size_t k = 0; key_id && k < p->n_keys; k++)
+                if (!strcmp(p->keys[k].id, key_id))
+                        j->key_idx = (int)k;
+        j->task_id = xstrdup(task);
+        j->polls = polls ? atoi(polls) : 0;
+        j->poll_ms = p->poll_ms;
+        j->task_deadline_us = e->now_us + p->task_timeout_s * 1000000;
+        j->price = wconf_price(p, job_model(j->pb));
+        a = add_attempt(j, p, j->key_idx);
+        a->model = xstrdup(job_model(j->pb) ? job_model(j->pb) : p->model);
+        a->outcome = OUTCOME_SUCCESS;
+        a->error = xstrdup("task accepted by a worker that stopped; resumed");
+        log_info("job", "job %s: resuming task %s at %s", j->id, j->task_id,
+                 p->name);
+        j->step = STEP_POLL;
+        schedule_retry(e, j, 0);
+        return 0;
+}
+
 static void on_reserved(engine_t *e, struct pgop *op)
 {
         struct job *j = op->opaque;
@@ -1424,6 +1473,8 @@ static void on_reserved(engine_t *e, struct pgop *op)
                          op->errstr);
                 return;
         }
+        if (j->resume && resume_task(e, j) == 0)
+                return;
         start_attempt(e, j);
 }
 
@@ -1512,10 +1563,12 @@ static void on_swept(engine_t *e, struct pgop *op)
                         continue;
                 }
                 j->id = j->pb->job_id;
+                j->resume = xstrdup(r->task);
                 tab_add(e, j);
                 set_deadline(e, j);
                 e->n_redriven++;
-                log_info("job", "re-driving job %s (lease expired)", j->id);
+                log_info("job", "re-driving job %s (lease expired)%s", j->id,
+                         j->resume ? ": resuming its task" : "");
                 run_job(e, j);
         }
 }

@@ -187,7 +187,14 @@ static const char *stmt_sql[N_STMTS] = {
                     "accepted_at < now() - interval '5 seconds' "
                     "AND payload IS NOT NULL "
                     "ORDER BY accepted_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
-                    "RETURNING job_id, payload",
+                    /* An async task the dead worker had accepted is
+                     * resumed, never resubmitted: it comes back too. */
+                    "RETURNING job_id, payload, (SELECT t.provider || '|' || "
+                    "coalesce(t.key_id, '') || '|' || t.polls || '|' || "
+                    "t.provider_task_id FROM tasks t WHERE t.job_id = "
+                    "jobs.job_id AND t.finished_at IS NULL AND "
+                    "t.provider_task_id IS NOT NULL ORDER BY t.task_id DESC "
+                    "LIMIT 1)",
         [S_TASK_START] =
                 "INSERT INTO tasks (job_id, provider, key_id, "
                 "provider_task_id, state, next_poll_at, lease_owner) "
@@ -327,6 +334,7 @@ void pgop_destroy(struct pgop *op)
         for (size_t i = 0; i < op->n_rows; i++) {
                 free(op->rows[i].job_id);
                 free(op->rows[i].payload);
+                free(op->rows[i].task);
         }
         free(op->rows);
         free(op);
@@ -646,6 +654,8 @@ static void take_sweep_rows(struct pgop *op, PGresult *r)
                         memcpy(op->rows[i].payload, raw, len);
                 op->rows[i].payload_len = raw ? len : 0;
                 PQfreemem(raw);
+                if (!PQgetisnull(r, i, 2))
+                        op->rows[i].task = xstrdup(PQgetvalue(r, i, 2));
         }
         op->n_rows = (size_t)n;
 }

@@ -39,6 +39,8 @@ struct pgop_row {
         char *job_id;
         uint8_t *payload;
         size_t payload_len;
+        char *task;   /**< its unfinished async task, or NULL:
+                           "provider|key_id|polls|provider_task_id" */
 };
 
 /** One unit of work.  Strings and buffers are owned by the op and freed by
