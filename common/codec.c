@@ -129,6 +129,29 @@ uint8_t *codec_job_encode(const Genq__V1__Job *job, size_t *lenp)
         return buf;
 }
 
+uint8_t *codec_event_encode(const Genq__V1__JobEvent *ev, size_t *lenp)
+{
+        size_t n = genq__v1__job_event__get_packed_size(ev);
+        uint8_t *buf = xmalloc(n);
+
+        genq__v1__job_event__pack(ev, buf);
+        *lenp = n;
+        return buf;
+}
+
+Genq__V1__JobEvent *codec_event_decode(const void *buf, size_t len)
+{
+        if (len > CODEC_MAX_JOB_BYTES)
+                return NULL;
+        return genq__v1__job_event__unpack(NULL, len, buf);
+}
+
+void codec_event_free(Genq__V1__JobEvent *ev)
+{
+        if (ev)
+                genq__v1__job_event__free_unpacked(ev, NULL);
+}
+
 /* ---- validation --------------------------------------------------------- */
 
 static enum codec_err bad(char *errstr, size_t errstr_size, const char *fmt,

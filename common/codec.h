@@ -73,6 +73,18 @@ int codec_topic_name(const char *prefix, Genq__V1__Kind kind, char *out,
 /** @brief The kind a topic named prefix.<kind> carries, or UNSPECIFIED. */
 Genq__V1__Kind codec_topic_kind(const char *prefix, const char *topic);
 
+/**
+ * @brief Encode a completion event.
+ * @returns a malloc'd buffer owned by the caller, length in \p *lenp.
+ */
+uint8_t *codec_event_encode(const Genq__V1__JobEvent *ev, size_t *lenp);
+
+/** @brief Decode an event, or NULL.  Free with codec_event_free. */
+Genq__V1__JobEvent *codec_event_decode(const void *buf, size_t len);
+
+/** @brief Free a decoded event.  NULL-safe. */
+void codec_event_free(Genq__V1__JobEvent *ev);
+
 /** @brief Write a random (v4) UUID string, 36 chars + NUL, into \p out.
  *  @returns 0, or -1 if no randomness could be read. */
 int codec_uuid4(char out[37]);

@@ -131,6 +131,35 @@ static json_t *headers_json(const rd_kafka_message_t *m)
         return o;
 }
 
+/* A completion event as JSON (credits stay an exact decimal string). */
+static json_t *event_json(const Genq__V1__JobEvent *ev)
+{
+        json_t *urls = json_array(), *md = json_object();
+
+        for (size_t i = 0; i < ev->n_result_urls; i++)
+                json_array_append_new(urls, json_string(ev->result_urls[i]));
+        for (size_t i = 0; i < ev->n_metadata; i++)
+                json_object_set_new(md, ev->metadata[i]->key,
+                                    json_string(ev->metadata[i]->value));
+        return json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s, s:o, s:s, s:s, "
+                         "s:s, s:s, s:I, s:o}",
+                         "job_id", ev->job_id, "tenant_id", ev->tenant_id,
+                         "kind", codec_kind_name(ev->kind), "state",
+                         ev->state, "provider", ev->provider, "model",
+                         ev->model, "result_urls", urls, "result_ref",
+                         ev->result_ref, "credits", ev->credits,
+                         "error_class", ev->error_class, "error", ev->error,
+                         "finished_at_ms", (json_int_t)ev->finished_at_ms,
+                         "metadata", md);
+}
+
+static int is_events_topic(const char *topic)
+{
+        size_t n = strlen(topic);
+
+        return n >= 6 && !strcmp(topic + n - 6, "events");
+}
+
 static void print_message(const rd_kafka_message_t *m)
 {
         char errstr[256], *s;
@@ -147,10 +176,17 @@ static void print_message(const rd_kafka_message_t *m)
         json_object_set_new(o, "key", m->key ? json_stringn(m->key,
                                                             m->key_len)
                                              : json_null());
-        if (pb) {
+        if (is_events_topic(rd_kafka_topic_name(m->rkt))) {
+                Genq__V1__JobEvent *ev = codec_event_decode(m->payload,
+                                                            m->len);
+
+                if (ev)
+                        json_object_set_new(o, "event", event_json(ev));
+                codec_event_free(ev);
+        } else if (pb) {
                 json_object_set_new(o, "job", jobjson_to_obj(pb));
-                codec_job_free(pb);
         }
+        codec_job_free(pb);
         s = json_dumps(o, JSON_COMPACT);
         puts(s);
         free(s);

@@ -1524,6 +1524,64 @@ static void on_accepted(engine_t *e, struct pgop *op)
         run_job(e, j);
 }
 
+/* The job's metadata as event entries (strings borrowed from the job). */
+static Genq__V1__JobEvent__MetadataEntry **
+meta_entries(const Genq__V1__Job *pb, Genq__V1__JobEvent__MetadataEntry **mdp)
+{
+        size_t n = pb->n_metadata;
+        Genq__V1__JobEvent__MetadataEntry *md = xcalloc(n ? n : 1,
+                                                        sizeof(*md));
+        Genq__V1__JobEvent__MetadataEntry **v = xcalloc(n ? n : 1,
+                                                         sizeof(*v));
+
+        for (size_t i = 0; i < n; i++) {
+                genq__v1__job_event__metadata_entry__init(&md[i]);
+                md[i].key = pb->metadata[i]->key;
+                md[i].value = pb->metadata[i]->value;
+                v[i] = &md[i];
+        }
+        *mdp = md;
+        return v;
+}
+
+/* The job's completion event, after its final state is committed. */
+static void publish_event(engine_t *e, const struct job *j,
+                          const struct pgop *op)
+{
+        Genq__V1__JobEvent ev = GENQ__V1__JOB_EVENT__INIT;
+        json_t *urls = op->urls_json ? json_loads(op->urls_json, 0, NULL)
+                                     : NULL;
+        Genq__V1__JobEvent__MetadataEntry *md;
+        char ref[200], *sv[64];
+        uint8_t *buf;
+        size_t len, n = 0;
+
+        snprintf(ref, sizeof(ref), "postgres:results/%s", j->id);
+        ev.job_id = (char *)j->id;
+        ev.tenant_id = j->pb->tenant_id;
+        ev.kind = j->pb->kind;
+        ev.state = op->state;
+        ev.provider = op->provider ? op->provider : (char *)"";
+        ev.model = op->model ? op->model : (char *)"";
+        for (; urls && n < json_array_size(urls) && n < 64; n++)
+                sv[n] = (char *)json_string_value(json_array_get(urls, n));
+        ev.n_result_urls = n;
+        ev.result_urls = sv;
+        ev.result_ref = strcmp(op->state, "succeeded") ? (char *)"" : ref;
+        ev.credits = op->amount ? op->amount : (char *)"0";
+        ev.error_class = op->error_class ? op->error_class : (char *)"";
+        ev.error = op->error ? op->error : (char *)"";
+        ev.finished_at_ms = wall_ms();
+        ev.n_metadata = j->pb->n_metadata;
+        ev.metadata = meta_entries(j->pb, &md);
+        buf = codec_event_encode(&ev, &len);
+        kio_event(e->kio, j->id, buf, len);
+        free(buf);
+        free(md);
+        free(ev.metadata);
+        json_decref(urls);
+}
+
 static void on_finished(engine_t *e, struct pgop *op)
 {
         struct job *j = op->opaque;
@@ -1540,6 +1598,8 @@ static void on_finished(engine_t *e, struct pgop *op)
                 e->n_ok++;
         else
                 e->n_failed++;
+        if (op->rc == 0 && op->hit)
+                publish_event(e, j, op);
         job_forget(e, j);
 }
 

@@ -33,6 +33,7 @@ struct kio_s {
         kio_revoke_cb *revoke_cb;
         void *opaque;
         char *dlq_topic;
+        char *events_topic;
         char *worker_id;
 };
 
@@ -119,6 +120,12 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 
         (void)rk;
         (void)opaque;
+        if (!ctx) { /* an event: nobody waits for it */
+                if (m->err)
+                        log_warn("kafka", "event delivery failed: %s",
+                                 rd_kafka_err2str(m->err));
+                return;
+        }
         if (m->err)
                 log_err("kafka", "DLQ delivery failed: %s",
                         rd_kafka_err2str(m->err));
@@ -191,6 +198,7 @@ kio_t *kio_new(const struct wconf *w, conf_t *c, kio_revoke_cb *revoke_cb,
         k->revoke_cb = revoke_cb;
         k->opaque = opaque;
         k->dlq_topic = xstrdup(w->g.dlq_topic);
+        k->events_topic = xstrdup(w->g.events_topic);
         k->worker_id = xstrdup(w->worker_id);
         if (consumer_conf(w, c, rkc, k, errstr, errstr_size)) {
                 rd_kafka_conf_destroy(rkc);
@@ -260,6 +268,7 @@ void kio_destroy(kio_t *k)
                 close(k->pipefd[1]);
         }
         free(k->dlq_topic);
+        free(k->events_topic);
         free(k->worker_id);
         free(k);
 }
@@ -341,6 +350,20 @@ int kio_dlq(kio_t *k, const struct kio_origin *o, const char *code,
                 return -1;
         }
         return 0;
+}
+
+void kio_event(kio_t *k, const char *job_id, const void *buf, size_t len)
+{
+        rd_kafka_resp_err_t err;
+
+        err = rd_kafka_producev(
+                k->dlq, RD_KAFKA_V_TOPIC(k->events_topic),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_KEY(job_id, strlen(job_id)),
+                RD_KAFKA_V_VALUE((void *)buf, len), RD_KAFKA_V_END);
+        if (err)
+                log_warn("kafka", "event for job %s not produced: %s", job_id,
+                         rd_kafka_err2str(err));
 }
 
 void kio_serve(kio_t *k)

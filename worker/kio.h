@@ -70,6 +70,13 @@ int kio_dlq(kio_t *k, const struct kio_origin *o, const char *code,
             const char *reason, const char *job_id, kio_dlq_cb *cb,
             void *opaque, char *errstr, size_t errstr_size);
 
+/**
+ * @brief Publish a job's completion event (encoded genq.v1.JobEvent) to
+ *        the events topic, keyed by job id.  Fire and forget: a failed
+ *        delivery is logged (the job's truth is in Postgres).
+ */
+void kio_event(kio_t *k, const char *job_id, const void *buf, size_t len);
+
 /** @brief Serve the DLQ producer's delivery reports. */
 void kio_serve(kio_t *k);
 

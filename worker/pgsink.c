@@ -168,7 +168,8 @@ static const char *stmt_sql[N_STMTS] = {
                 "prev.c + coalesce((SELECT sum(credits) FROM l), 0) "
                 "FROM j, prev WHERE j.res_c IS NOT NULL "
                 "AND s.tenant_id = j.tenant_id AND s.period_start = j.res_p) "
-                "SELECT count(*) FROM j",
+                "SELECT count(*), (SELECT c FROM prev) + coalesce((SELECT "
+                "sum(credits) FROM l), 0) FROM j",
         [S_RENEW] = "UPDATE jobs SET lease_until = now() + "
                     "make_interval(secs => $2::int) "
                     "WHERE lease_owner = $1 AND state = 'running'",
@@ -700,8 +701,11 @@ static void on_result(struct pgop *op, int last, PGresult *r)
                 take_reserve(op, r);
         else if (op->type == PGOP_SWEEP)
                 take_sweep_rows(op, r);
-        else if (op->type == PGOP_FINISH)
+        else if (op->type == PGOP_FINISH) {
                 op->hit = PQntuples(r) ? atoll(PQgetvalue(r, 0, 0)) : 0;
+                free(op->amount); /* the job's net credits, for its event */
+                op->amount = op->hit ? xstrdup(PQgetvalue(r, 0, 1)) : NULL;
+        }
         else if (op->type == PGOP_ACCEPT)
                 op->hit = PQntuples(r);
         else

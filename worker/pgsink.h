@@ -90,7 +90,7 @@ struct pgop {
                                      none; with price_json */
 
         /* RESERVE: amount in credits; results in hit (1 = may run) and
-         * errstr (why not) */
+         * errstr (why not).  FINISH: out, the job's net credits. */
         char *amount;
 
         /* RELEASE: job ids as a Postgres array literal built by pgsink */
