@@ -15,7 +15,7 @@
 BUILD   ?= build
 SAN     ?= 0
 CC      ?= cc
-PKGS    := rdkafka libcurl libprotobuf-c jansson yaml-0.1 libpq libmicrohttpd check uuid
+PKGS    := rdkafka libcurl libprotobuf-c jansson yaml-0.1 libpq libmicrohttpd check uuid libcrypto
 
 # Lazy (=) so that `make test` on a fresh machine can install the packages
 # (deploy/setup.sh) before pkg-config is first asked.

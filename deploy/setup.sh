@@ -10,7 +10,7 @@ set -euo pipefail
 PKGS=(build-essential pkg-config librdkafka-dev libcurl4-openssl-dev
       libprotobuf-c-dev protobuf-c-compiler libjansson-dev libyaml-dev
       libpq-dev postgresql libmicrohttpd-dev check uuid-dev curl procps
-      iproute2 python3)
+      iproute2 python3 libssl-dev)
 JAVA_PKG=openjdk-17-jre-headless
 MAVEN_PKG=maven
 
@@ -27,6 +27,7 @@ debname() {
 	libmicrohttpd)          echo libmicrohttpd-dev ;;
 	check)                  echo check ;;
 	uuid)                   echo uuid-dev ;;
+	libcrypto|openssl)      echo libssl-dev ;;
 	pkg-config)             echo pkg-config ;;
 	cc | gcc | make)        echo build-essential ;;
 	java)                   echo "$JAVA_PKG" ;;

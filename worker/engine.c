@@ -20,6 +20,8 @@
  *               retry, by `due` (job table)
  *   RESERVING   RESERVE op in pgsink: the estimated cost is reserved
  *               against the tenant's budget before anything runs
+ *   (INFLIGHT with step MEDIA: the provider succeeded; its result media
+ *   is being downloaded, one file at a time, before the job finishes)
  *   RECORDING   TASK_START op in pgsink: an accepted async task is made
  *               durable before its first poll (job table)
  *   FINISHING   FINISH op in pgsink          (job table)
@@ -38,12 +40,17 @@
  */
 #include "engine.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "backoff.h"
@@ -79,6 +86,7 @@ enum job_step {
         STEP_CALL,   /**< call (or async submit) the current provider */
         STEP_FETCH,  /**< fetch the job's input media */
         STEP_POLL,   /**< poll the current provider's task */
+        STEP_MEDIA,  /**< download result media to the artifact store */
 };
 
 #define FETCH_TRIES 3
@@ -132,6 +140,10 @@ struct job {
         int polls, poll_errors;
         int64_t poll_ms;        /**< next poll interval */
         int64_t task_deadline_us;
+        struct provider_result *res; /**< MEDIA: the result being kept */
+        size_t dl_next;         /**< MEDIA: the URL being downloaded */
+        int dl_tries, dl_fd;
+        json_t *artifacts;      /**< MEDIA: files stored so far */
         char *resume;           /**< re-driven with an unfinished task:
                                      "provider|key_id|polls|task_id" */
         const struct wprice *price; /**< the current attempt's price, or
@@ -342,6 +354,13 @@ static void job_destroy(struct job *j)
         free(j->input_ctype);
         free(j->task_id);
         free(j->resume);
+        if (j->res) {
+                provider_result_clear(j->res);
+                free(j->res);
+        }
+        if (j->dl_fd > 0)
+                close(j->dl_fd);
+        json_decref(j->artifacts);
         free(j->topic);
         free(j->dlq_code);
         free(j->dlq_reason);
@@ -717,6 +736,8 @@ static size_t utf8_chars(const char *s)
 
 static void start_fetch(engine_t *e, struct job *j);
 static void schedule_retry(engine_t *e, struct job *j, int64_t delay_ms);
+static void on_provider_success(engine_t *e, struct job *j,
+                                struct provider_result *res);
 static char *price_json(const struct wprovider *p, const struct wprice *w,
                         int estimated);
 
@@ -808,7 +829,8 @@ static void on_fetch_done(engine_t *e, struct job *j,
 
 static void start_fetch(engine_t *e, struct job *j)
 {
-        struct provider_req req = {.method = "GET"};
+        /* The URL comes from the job: same address policy as media. */
+        struct provider_req req = {.method = "GET", .media = 1};
         char errstr[256];
 
         snprintf(req.url, sizeof(req.url), "%s", j->pb->stt->audio_url);
@@ -1047,7 +1069,7 @@ static void on_poll_done(engine_t *e, struct job *j,
         j->polls++;
         pe.outcome = o;
         if (o == OUTCOME_SUCCESS) {
-                finish_job(e, j, 1, &res);
+                on_provider_success(e, j, &res);
         } else if (o != OUTCOME_PENDING && o != OUTCOME_RETRY_LATER) {
                 task_failed(e, j, "failed", &pe);
         } else if (e->now_us >= j->task_deadline_us) {
@@ -1064,6 +1086,154 @@ static void on_poll_done(engine_t *e, struct job *j,
                 schedule_poll(e, j, pe.retry_after_ms);
         }
         provider_result_clear(&res);
+}
+
+/* ---- result media ------------------------------------------------------- */
+
+#define MEDIA_TRIES 3
+
+static void start_media(engine_t *e, struct job *j);
+
+/* The provider delivered.  Its result URLs expire, so their media is
+ * downloaded into the artifact store before the job is finished. */
+static void on_provider_success(engine_t *e, struct job *j,
+                                struct provider_result *res)
+{
+        if (!*e->w->artifact_dir || res->n_urls == 0) {
+                finish_job(e, j, 1, res);
+                return;
+        }
+        j->res = xmalloc(sizeof(*j->res));
+        *j->res = *res;
+        memset(res, 0, sizeof(*res)); /* now owned by the job */
+        provider_result_clear(res);
+        j->dl_next = 0;
+        j->dl_tries = 0;
+        j->artifacts = json_array();
+        start_media(e, j);
+}
+
+static void media_path(const engine_t *e, const struct job *j, int part,
+                       const char *ext, char *out, size_t outsz)
+{
+        snprintf(out, outsz, "%s/%s-%zu%s%s", e->w->artifact_dir, j->id,
+                 j->dl_next, ext, part ? ".part" : "");
+}
+
+/* ".mp4" from the URL's last path segment, if it is a plain extension. */
+static void url_ext(const char *url, char out[12])
+{
+        const char *q = url + strcspn(url, "?#");
+        const char *dot = NULL;
+
+        for (const char *c = url; c < q; c++)
+                if (*c == '/')
+                        dot = NULL;
+                else if (*c == '.')
+                        dot = c;
+        out[0] = '\0';
+        if (!dot || q - dot > 8)
+                return;
+        for (const char *c = dot + 1; c < q; c++)
+                if (!isalnum((unsigned char)*c))
+                        return;
+        snprintf(out, 12, "%.*s", (int)(q - dot), dot);
+}
+
+static void finish_media(engine_t *e, struct job *j)
+{
+        struct provider_result *res = j->res;
+
+        j->res = NULL;
+        finish_job(e, j, 1, res);
+        provider_result_clear(res);
+        free(res);
+}
+
+static void start_media(engine_t *e, struct job *j)
+{
+        struct provider_req req = {.method = "GET", .media = 1};
+        char path[1200], errstr[256];
+
+        if (j->dl_next >= j->res->n_urls ||
+            j->dl_next >= (size_t)e->w->media_max_files) {
+                finish_media(e, j);
+                return;
+        }
+        media_path(e, j, 1, "", path, sizeof(path));
+        j->dl_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        snprintf(req.url, sizeof(req.url), "%s", j->res->urls[j->dl_next]);
+        req.sink_fd = j->dl_fd;
+        if (j->dl_fd < 0 ||
+            httploop_send(e->hl, &req, (long)e->w->media_timeout_ms,
+                          (size_t)e->w->media_max_bytes, on_http_done, j,
+                          errstr, sizeof(errstr))) {
+                fail_job(e, j, "media", "result media: cannot store %s: %s",
+                         path, j->dl_fd < 0 ? strerror(errno) : errstr);
+                return;
+        }
+        j->state = JOB_INFLIGHT;
+        j->step = STEP_MEDIA;
+}
+
+static void keep_artifact(engine_t *e, struct job *j,
+                          const struct provider_resp *resp)
+{
+        char part[1200], path[1200], ext[12];
+
+        url_ext(j->res->urls[j->dl_next], ext);
+        media_path(e, j, 1, "", part, sizeof(part));
+        media_path(e, j, 0, ext, path, sizeof(path));
+        if (rename(part, path))
+                log_warn("job", "job %s: rename %s: %s", j->id, part,
+                         strerror(errno));
+        json_array_append_new(
+                j->artifacts,
+                json_pack("{s:I, s:s, s:s, s:I, s:s, s:s?}", "n",
+                          (json_int_t)j->dl_next, "url",
+                          j->res->urls[j->dl_next], "path", path, "bytes",
+                          (json_int_t)resp->body_len, "sha256", resp->sha256,
+                          "content_type", resp->content_type));
+}
+
+/* 2xx: keep it and go on.  4xx or too big: the media is gone (an expired
+ * URL) and the job fails -- a hold charged for it is refunded.  5xx and
+ * transport errors: a few tries. */
+static void on_media_done(engine_t *e, struct job *j,
+                          const struct provider_resp *resp)
+{
+        char part[1200];
+        int64_t delay;
+
+        close(j->dl_fd);
+        j->dl_fd = 0;
+        if (resp->status >= 200 && resp->status < 300 && !resp->truncated &&
+            !resp->transport_err) {
+                keep_artifact(e, j, resp);
+                j->dl_next++;
+                j->dl_tries = 0;
+                start_media(e, j);
+                return;
+        }
+        media_path(e, j, 1, "", part, sizeof(part));
+        unlink(part);
+        if (resp->truncated || (resp->status >= 400 && resp->status < 500)) {
+                fail_job(e, j, "media", "result media %s: %s",
+                         j->res->urls[j->dl_next],
+                         resp->truncated ? "larger than worker.media_max_bytes"
+                                         : "refused or expired (4xx)");
+                return;
+        }
+        delay = backoff_delay_ms(&e->bo, ++j->dl_tries, -1, rnd32(e));
+        if (j->dl_tries >= MEDIA_TRIES) {
+                fail_job(e, j, "media", "result media %s unreachable: %s",
+                         j->res->urls[j->dl_next],
+                         resp->transport_err ? resp->transport_msg
+                                             : "server error");
+                return;
+        }
+        j->step = STEP_MEDIA;
+        schedule_retry(e, j, delay);
 }
 
 /* ---- HTTP completions --------------------------------------------------- */
@@ -1091,7 +1261,7 @@ static void on_call_done(engine_t *e, struct job *j,
                 if (p->ops->flags & PROVIDER_F_ASYNC)
                         on_task_accepted(e, j, &res);
                 else
-                        finish_job(e, j, 1, &res);
+                        on_provider_success(e, j, &res);
                 provider_result_clear(&res);
                 return;
         }
@@ -1115,6 +1285,9 @@ static void on_http_done(void *opaque, const struct provider_resp *resp)
                 break;
         case STEP_POLL:
                 on_poll_done(e, j, resp);
+                break;
+        case STEP_MEDIA:
+                on_media_done(e, j, resp);
                 break;
         default:
                 on_call_done(e, j, resp);
@@ -1298,6 +1471,8 @@ static void fill_success(engine_t *e, struct job *j, struct pgop *op,
         op->usage_json = xstrdup(res->usage_json);
         op->task_id = xstrdup(j->task_id);
         op->polls = j->polls;
+        if (j->artifacts)
+                op->artifacts_json = json_dumps(j->artifacts, JSON_COMPACT);
         fill_media(e, op, res);
         fill_usage(j, op, p, res);
 }
@@ -1685,6 +1860,8 @@ static void fire_retries(engine_t *e)
 
                 if (j->step == STEP_POLL)
                         start_poll(e, j);
+                else if (j->step == STEP_MEDIA)
+                        start_media(e, j);
                 else if (j->step == STEP_FETCH)
                         start_fetch(e, j);
                 else
@@ -1937,8 +2114,15 @@ engine_t *engine_new(struct wconf *w, conf_t *c, char *errstr,
         if (!e->ps)
                 goto err_destroy;
         e->hl = httploop_new((long)w->http_max_conns, errstr, errstr_size);
-        if (!e->hl)
+        if (!e->hl || httploop_set_media_allow(e->hl, w->media_allow_private,
+                                               errstr, errstr_size))
                 goto err_destroy;
+        if (*w->artifact_dir && mkdir(w->artifact_dir, 0755) &&
+            errno != EEXIST) {
+                snprintf(errstr, errstr_size, "worker.artifact_dir %s: %s",
+                         w->artifact_dir, strerror(errno));
+                goto err_destroy;
+        }
         e->kio = kio_new(w, c, on_revoke, e, errstr, errstr_size);
         if (!e->kio)
                 goto err_destroy;

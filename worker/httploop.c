@@ -14,11 +14,16 @@
  */
 #include "httploop.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "xmem.h"
@@ -32,6 +37,9 @@ struct call {
         int truncated;
         int64_t retry_after_ms;
         curl_mime *mime;      /**< multipart body, or NULL */
+        int sink_fd;          /**< > 0: body streamed there */
+        int sink_err;         /**< errno of a failed write */
+        EVP_MD_CTX *sha;      /**< SHA-256 of a streamed body */
         char **hdr_lines;     /**< response header lines, NULL-terminated */
         size_t n_hdr;
         httploop_done_cb *cb;
@@ -40,8 +48,17 @@ struct call {
         struct call *next, *prev;  /**< active list, or free list (next) */
 };
 
+/** An allowed private network for media downloads. */
+struct cidr {
+        int family;            /**< AF_INET or AF_INET6 */
+        unsigned char addr[16];
+        int bits;
+};
+
 struct httploop_s {
         CURLM *multi;
+        struct cidr *allow;    /**< private networks media may reach */
+        size_t n_allow;
         struct call *free_calls;
         struct call *active;       /**< calls added to the multi */
         size_t inflight;
@@ -75,6 +92,7 @@ static void free_headers(struct call *c)
 
 static void call_free(struct call *c)
 {
+        EVP_MD_CTX_free(c->sha);
         free_headers(c);
         curl_mime_free(c->mime);
         curl_easy_cleanup(c->easy);
@@ -102,7 +120,29 @@ void httploop_destroy(httploop_t *hl)
                 call_free(c);
         }
         curl_multi_cleanup(hl->multi);
+        free(hl->allow);
         free(hl);
+}
+
+/* Media: straight to the file, hashed on the way, counted in len. */
+static size_t sink(struct call *c, const char *ptr, size_t n)
+{
+        size_t off = 0;
+
+        while (off < n) {
+                ssize_t w = write(c->sink_fd, ptr + off, n - off);
+
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0) {
+                        c->sink_err = w < 0 ? errno : EIO;
+                        return 0;
+                }
+                off += (size_t)w;
+        }
+        EVP_DigestUpdate(c->sha, ptr, n);
+        c->len += n;
+        return n;
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -114,6 +154,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
                 c->truncated = 1;
                 return 0; /* ends the transfer: CURLE_WRITE_ERROR */
         }
+        if (c->sink_fd > 0)
+                return sink(c, ptr, n);
         if (c->len + n + 1 > c->cap) {
                 size_t ncap = c->cap ? c->cap : 4096;
 
@@ -199,8 +241,120 @@ static void call_put(httploop_t *hl, struct call *c)
         hl->free_calls = c;
 }
 
-static void call_setopts(struct call *c, const struct provider_req *req,
-                         long timeout_ms)
+/* ---- media address policy ---------------------------------------------- */
+
+static int in_cidr(const struct cidr *c, int family, const unsigned char *a)
+{
+        int full = c->bits / 8, rest = c->bits % 8;
+
+        if (c->family != family || memcmp(c->addr, a, (size_t)full))
+                return 0;
+        return !rest || ((c->addr[full] ^ a[full]) >> (8 - rest)) == 0;
+}
+
+/* Loopback, RFC 1918, CGNAT, link-local, "this" network; IPv6 loopback,
+ * ULA, link-local, and IPv4-mapped forms of the above. */
+static int is_private4(const unsigned char *a)
+{
+        return a[0] == 10 || a[0] == 127 || a[0] == 0 ||
+               (a[0] == 172 && (a[1] & 0xf0) == 16) ||
+               (a[0] == 192 && a[1] == 168) || (a[0] == 169 && a[1] == 254) ||
+               (a[0] == 100 && (a[1] & 0xc0) == 64);
+}
+
+static int is_private(int family, const unsigned char *a)
+{
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0,
+                                                 0, 0, 0, 0, 0xff, 0xff};
+        static const unsigned char loop6[16] = {[15] = 1};
+
+        if (family == AF_INET)
+                return is_private4(a);
+        if (!memcmp(a, mapped, 12))
+                return is_private4(a + 12);
+        return !memcmp(a, loop6, 16) || (a[0] & 0xfe) == 0xfc ||
+               (a[0] == 0xfe && (a[1] & 0xc0) == 0x80);
+}
+
+static int allowed(const httploop_t *hl, int family, const unsigned char *a)
+{
+        if (!is_private(family, a))
+                return 1;
+        for (size_t i = 0; i < hl->n_allow; i++)
+                if (in_cidr(&hl->allow[i], family, a))
+                        return 1;
+        return 0;
+}
+
+static curl_socket_t open_checked(void *ud, curlsocktype purpose,
+                                  struct curl_sockaddr *sa)
+{
+        const httploop_t *hl = ud;
+        const unsigned char *a = NULL;
+
+        (void)purpose;
+        if (sa->family == AF_INET)
+                a = (const unsigned char *)&((struct sockaddr_in *)&sa->addr)
+                            ->sin_addr;
+        else if (sa->family == AF_INET6)
+                a = (const unsigned char *)&((struct sockaddr_in6 *)&sa->addr)
+                            ->sin6_addr;
+        if (!a || !allowed(hl, sa->family, a)) {
+                log_warn("http", "media download to a private address "
+                                 "refused (not in worker.media_allow_private)");
+                return CURL_SOCKET_BAD;
+        }
+        return socket(sa->family, sa->socktype, sa->protocol);
+}
+
+static int parse_cidr(const char *s, size_t len, struct cidr *c)
+{
+        char buf[64], *slash;
+
+        if (len >= sizeof(buf))
+                return -1;
+        memcpy(buf, s, len);
+        buf[len] = '\0';
+        slash = strchr(buf, '/');
+        if (slash)
+                *slash++ = '\0';
+        c->family = strchr(buf, ':') ? AF_INET6 : AF_INET;
+        if (inet_pton(c->family, buf, c->addr) != 1)
+                return -1;
+        c->bits = slash ? atoi(slash) : (c->family == AF_INET ? 32 : 128);
+        return c->bits < 0 || c->bits > (c->family == AF_INET ? 32 : 128)
+                       ? -1
+                       : 0;
+}
+
+int httploop_set_media_allow(httploop_t *hl, const char *cidrs, char *errstr,
+                             size_t errstr_size)
+{
+        free(hl->allow);
+        hl->allow = NULL;
+        hl->n_allow = 0;
+        while (cidrs && *cidrs) {
+                size_t n = strcspn(cidrs, ", ");
+
+                if (n) {
+                        hl->allow = xrealloc(hl->allow, (hl->n_allow + 1) *
+                                                                sizeof(*hl->allow));
+                        if (parse_cidr(cidrs, n, &hl->allow[hl->n_allow])) {
+                                snprintf(errstr, errstr_size,
+                                         "worker.media_allow_private: \"%.*s\" "
+                                         "is not an address or CIDR",
+                                         (int)n, cidrs);
+                                return -1;
+                        }
+                        hl->n_allow++;
+                }
+                cidrs += n + (cidrs[n] != '\0');
+        }
+        return 0;
+}
+
+static void call_setopts(httploop_t *hl, struct call *c,
+                         const struct provider_req *req, long timeout_ms)
 {
         CURL *e = c->easy;
 
@@ -222,6 +376,19 @@ static void call_setopts(struct call *c, const struct provider_req *req,
          * it must not carry our Authorization header elsewhere. */
         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        if (req->media) {
+                /* Result media: CDNs redirect; every connection, the
+                 * redirected ones included, passes the address check. */
+                curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+                curl_easy_setopt(e, CURLOPT_MAXREDIRS, 3L);
+                curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+                curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_checked);
+                curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, hl);
+                /* A pooled connection (to a provider's host, say) would
+                 * skip the check: media always opens its own. */
+                curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+                curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+        }
         if (c->mime) {
                 curl_easy_setopt(e, CURLOPT_MIMEPOST, c->mime);
         } else if (!strcmp(req->method, "POST")) {
@@ -279,7 +446,15 @@ int httploop_send(httploop_t *hl, const struct provider_req *req,
         c->cb = cb;
         c->opaque = opaque;
         c->errbuf[0] = '\0';
-        call_setopts(c, req, timeout_ms);
+        c->sink_fd = req->sink_fd;
+        c->sink_err = 0;
+        if (c->sink_fd > 0) {
+                if (!c->sha)
+                        c->sha = EVP_MD_CTX_new();
+                if (!c->sha || !EVP_DigestInit_ex(c->sha, EVP_sha256(), NULL))
+                        fatal("SHA-256 unavailable");
+        }
+        call_setopts(hl, c, req, timeout_ms);
         mc = curl_multi_add_handle(hl->multi, c->easy);
         if (mc != CURLM_OK) {
                 snprintf(errstr, errstr_size, "curl_multi_add_handle: %s",
@@ -294,6 +469,16 @@ int httploop_send(httploop_t *hl, const struct provider_req *req,
         hl->active = c;
         hl->inflight++;
         return 0;
+}
+
+static void hex_digest(struct call *c, char out[65])
+{
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+
+        EVP_DigestFinal_ex(c->sha, md, &n);
+        for (unsigned int i = 0; i < n && i < 32; i++)
+                snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 static void finish(httploop_t *hl, CURL *easy, CURLcode res)
@@ -324,6 +509,13 @@ static void finish(httploop_t *hl, CURL *easy, CURLcode res)
         r.body_len = c->len;
         r.retry_after_ms = c->retry_after_ms;
         r.headers = c->hdr_lines;
+        if (c->sink_fd > 0)
+                hex_digest(c, r.sha256);
+        if (c->sink_err) {
+                r.transport_err = CURLE_WRITE_ERROR;
+                r.status = 0;
+                r.transport_msg = strerror(c->sink_err);
+        }
         c->cb(c->opaque, &r);
         call_put(hl, c);
 }

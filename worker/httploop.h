@@ -45,6 +45,15 @@ int httploop_send(httploop_t *hl, const struct provider_req *req,
 int httploop_run(httploop_t *hl, int timeout_ms, struct curl_waitfd *extra,
                  unsigned n_extra);
 
+/**
+ * @brief Where media downloads may connect: public addresses always;
+ *        private ones (loopback, RFC 1918, link-local, ULA) only when in
+ *        \p cidrs, a comma list such as "127.0.0.0/8,10.2.0.0/16".
+ * @returns 0, or -1 with errstr for a bad CIDR.
+ */
+int httploop_set_media_allow(httploop_t *hl, const char *cidrs, char *errstr,
+                             size_t errstr_size);
+
 /** @brief Requests in flight. */
 size_t httploop_inflight(const httploop_t *hl);
 

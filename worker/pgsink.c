@@ -163,13 +163,33 @@ static const char *stmt_sql[N_STMTS] = {
                 "FROM j, cost, prev WHERE NOT prev.charged "
                 "OR cost.c <> prev.c OR cost.u <> prev.u "
                 "ON CONFLICT DO NOTHING RETURNING credits), "
+                /* A failed job keeps nothing it was charged: a hold (its
+                 * video's media expired, say) is refunded, once. */
+                "rf AS (INSERT INTO credit_ledger (job_id, tenant_id, "
+                "entry_type, credits, usd, kind, provider, model, unit, "
+                "units, price_snapshot, provider_cost, job_accepted_at) "
+                "SELECT c.job_id, c.tenant_id, 'refund', c.credits, c.usd, "
+                "c.kind, c.provider, c.model, c.unit, c.units, "
+                "c.price_snapshot, c.provider_cost, c.job_accepted_at "
+                "FROM credit_ledger c, j WHERE c.job_id = j.job_id AND "
+                "c.entry_type = 'charge' AND $3::text <> 'succeeded' "
+                "ON CONFLICT DO NOTHING RETURNING credits), "
+                "ar AS (INSERT INTO artifacts (job_id, n, url, path, bytes, "
+                "sha256, content_type) SELECT j.job_id, x.n, x.url, x.path, "
+                "x.bytes, x.sha256, x.content_type FROM j, "
+                "jsonb_to_recordset(coalesce($27::jsonb, '[]')) AS x(n int, "
+                "url text, path text, bytes bigint, sha256 text, "
+                "content_type text) WHERE $3::text = 'succeeded' "
+                "ON CONFLICT DO NOTHING), "
                 "sp AS (UPDATE tenant_spend s SET reserved = "
                 "greatest(s.reserved - j.res_c, 0), spent = s.spent + "
-                "prev.c + coalesce((SELECT sum(credits) FROM l), 0) "
+                "prev.c + coalesce((SELECT sum(credits) FROM l), 0) - "
+                "coalesce((SELECT sum(credits) FROM rf), 0) "
                 "FROM j, prev WHERE j.res_c IS NOT NULL "
                 "AND s.tenant_id = j.tenant_id AND s.period_start = j.res_p) "
                 "SELECT count(*), (SELECT c FROM prev) + coalesce((SELECT "
-                "sum(credits) FROM l), 0) FROM j",
+                "sum(credits) FROM l), 0) - coalesce((SELECT sum(credits) "
+                "FROM rf), 0) FROM j",
         [S_RENEW] = "UPDATE jobs SET lease_until = now() + "
                     "make_interval(secs => $2::int) "
                     "WHERE lease_owner = $1 AND state = 'running'",
@@ -322,6 +342,7 @@ void pgop_destroy(struct pgop *op)
         free(op->urls_json);
         free(op->provider_cost);
         free(op->note);
+        free(op->artifacts_json);
         free(op->key_id);
         free(op->task_id);
         free(op->amount);
@@ -582,6 +603,7 @@ static int send_finish(pgsink_t *ps, const struct pgop *op)
         p_str(&f, op->task_id);
         p_int(&f, op->polls);
         p_str(&f, op->billing_note);
+        p_str(&f, op->artifacts_json);
         return send(ps, S_FINISH, &f);
 }
 

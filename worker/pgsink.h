@@ -80,6 +80,8 @@ struct pgop {
         char *urls_json;        /**< JSON array of result URLs, or NULL */
         char *provider_cost;
         char *note;             /**< result note, or NULL */
+        char *artifacts_json;   /**< [{n,url,path,bytes,sha256,
+                                      content_type}] stored media, or NULL */
 
         /* TASK_START / TASK_END (and FINISH of an async job) */
         char *key_id;

@@ -76,6 +76,10 @@ struct provider_req {
         struct provider_part *parts; /**< n_parts > 0: the body is
                                           multipart/form-data of these */
         size_t n_parts;
+        int sink_fd;             /**< > 0: stream the response body into
+                                      this file (worker media downloads) */
+        int media;               /**< a result download: follow redirects,
+                                      connect only to allowed addresses */
 };
 
 /** A response the httploop received, borrowed by the adapter. */
@@ -90,6 +94,8 @@ struct provider_resp {
         int truncated;            /**< body exceeded max_body_bytes */
         int64_t retry_after_ms;   /**< from retry-after-ms / retry-after
                                        headers, -1 if none */
+        char sha256[65];          /**< sink_fd requests: hex SHA-256 of
+                                       the body written */
         char **headers;           /**< the final response's header lines,
                                        "name: value", NULL-terminated;
                                        see provider_resp_header() */

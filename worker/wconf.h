@@ -109,6 +109,11 @@ struct wconf {
         int64_t max_result_bytes;
         int64_t max_inline_bytes;
         int64_t max_input_bytes;
+        char *artifact_dir;    /**< result media store; "" = no download */
+        int64_t media_max_bytes;
+        int64_t media_max_files;
+        int64_t media_timeout_ms;
+        char *media_allow_private; /**< CIDRs media may be fetched from */
         int64_t input_timeout_ms;
 
         struct wprovider *providers;

@@ -92,11 +92,20 @@
 #include "fpprov.h"
 #include "xmem.h"
 
+static const char *media_host(const struct fp_call *call)
+{
+        const char *h = fakeprov_header(call, "Host");
+
+        return h ? h : "127.0.0.1";
+}
+
 /* A 2x2 red PNG. */
 #define IMG_B64                                                              \
         "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEElEQVR42mP4z8AA" \
         "RAwQCgAf7gP9Y167WwAAAABJRU5ErkJggg=="
-#define URL_FMT "https://media.fakeprov.test/%s/img-%llu-%d.png"
+/* Served by the fake's own media endpoint (GET /_fake/media/<name>), so a
+ * worker can download what it is given. */
+#define URL_FMT "http://%s/_fake/media/img-%s-%llu-%d.png"
 #define UNSAFE_MARK "[unsafe]"
 #define SAFETY_MSG                                                          \
         "Your request was rejected as a result of our safety system. "     \
@@ -628,7 +637,8 @@ static json_t *oai_item(const struct fp_call *call,
         if (m->gpt_image || (rf && !strcmp(rf, "b64_json")))
                 item = json_pack("{s:s}", "b64_json", IMG_B64);
         else {
-                snprintf(url, sizeof(url), URL_FMT, fpprov_name(call->prov),
+                snprintf(url, sizeof(url), URL_FMT, media_host(call),
+                         fpprov_name(call->prov),
                          (unsigned long long)call->seq, (int)i);
                 item = json_pack("{s:s}", "url", url);
         }
@@ -802,7 +812,8 @@ static void sf_generate(const struct fp_call *call, struct fp_resp *resp)
                         : 1;
         imgs = json_array();
         for (json_int_t i = 0; i < batch; i++) {
-                snprintf(url, sizeof(url), URL_FMT, fpprov_name(call->prov),
+                snprintf(url, sizeof(url), URL_FMT, media_host(call),
+                         fpprov_name(call->prov),
                          (unsigned long long)call->seq, (int)i);
                 json_array_append_new(imgs, json_pack("{s:s}", "url", url));
         }

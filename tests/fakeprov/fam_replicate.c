@@ -237,7 +237,8 @@ static const char *state_of(const struct fptask *t)
         return t->fate == FPTASK_FAIL ? "failed" : "succeeded";
 }
 
-static json_t *output_of(const struct fptask *t, const json_t *in)
+static json_t *output_of(const struct fptask *t, const json_t *in,
+                         const char *host)
 {
         const char *fmt = json_string_value(json_object_get(in,
                                                             "output_format"));
@@ -248,9 +249,11 @@ static json_t *output_of(const struct fptask *t, const json_t *in)
         char url[256];
 
         for (json_int_t i = 0; i < n; i++) {
+                /* The fake's own media endpoint serves it. */
                 snprintf(url, sizeof(url),
-                         "https://replicate.delivery/fake/%s/out-%d.%s",
-                         t->id, (int)i, fmt ? fmt : "webp");
+                         "http://%s/_fake/media/replicate-%s-%d.%s",
+                         host ? host : "127.0.0.1", t->id, (int)i,
+                         fmt ? fmt : "webp");
                 json_array_append_new(out, json_string(url));
         }
         if (prompt && strstr(prompt, "[string]")) {
@@ -278,12 +281,14 @@ static void put_model(json_t *pred, const json_t *sub)
 }
 
 static void put_result(json_t *pred, const struct fptask *t,
-                       const json_t *in, const char *state, int64_t now)
+                       const json_t *in, const char *state, int64_t now,
+                       const char *host)
 {
         char ts[64];
 
         if (!strcmp(state, "succeeded")) {
-                json_object_set_new(pred, "output", output_of(t, in));
+                json_object_set_new(pred, "output",
+                                    output_of(t, in, host));
                 json_object_set_new(pred, "metrics",
                                     json_pack("{s:f, s:f}", "predict_time",
                                               1.5, "total_time", 1.75));
@@ -325,7 +330,7 @@ static json_t *prediction(const struct fp_call *call, const struct fptask *t)
         if (!pred)
                 fatal("fam_replicate: json_pack prediction");
         put_model(pred, sub);
-        put_result(pred, t, in, state, fakeprov_now_ms());
+        put_result(pred, t, in, state, fakeprov_now_ms(), host);
         json_decref(sub);
         return pred;
 }

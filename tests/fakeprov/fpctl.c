@@ -2,6 +2,7 @@
 #include "fpctl.h"
 #include "fptask.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,10 @@
 
 #include "fpprov.h"
 #include "xmem.h"
+
+/* Media failures steered by tests; see ctl_media_config(). */
+static pthread_mutex_t media_lock = PTHREAD_MUTEX_INITIALIZER;
+static int media_fail_status, media_fail_count;
 
 typedef void(ctl_fn)(const struct fpctl_env *env, fpprov_t *p,
                      const struct fp_call *call, struct fp_resp *resp);
@@ -39,23 +44,99 @@ static void ctl_reset_all(const struct fpctl_env *env, fpprov_t *p,
         for (i = 0; i < env->nprovs; i++)
                 fpprov_reset(env->provs[i]);
         fptask_reset();
+        pthread_mutex_lock(&media_lock);
+        media_fail_count = 0;
+        pthread_mutex_unlock(&media_lock);
         ctl_ok(resp);
+}
+
+/* Media failures steered by tests (POST /_fake/media/config
+ * {"fail_status": 404, "count": N}): the next N media requests answer
+ * that status, as an expired result URL would. */
+static int media_should_fail(void)
+{
+        int st = 0;
+
+        pthread_mutex_lock(&media_lock);
+        if (media_fail_count > 0) {
+                media_fail_count--;
+                st = media_fail_status;
+        }
+        pthread_mutex_unlock(&media_lock);
+        return st;
+}
+
+static void ctl_media_config(const struct fp_call *call, struct fp_resp *resp)
+{
+        json_t *st = json_object_get(call->json, "fail_status");
+        json_t *n = json_object_get(call->json, "count");
+
+        pthread_mutex_lock(&media_lock);
+        media_fail_status = json_is_integer(st) ? (int)json_integer_value(st)
+                                                : 404;
+        media_fail_count = json_is_integer(n) ? (int)json_integer_value(n)
+                                              : 0;
+        pthread_mutex_unlock(&media_lock);
+        ctl_ok(resp);
+}
+
+/* Any other media name: deterministic bytes, typed by extension, the
+ * size fixed by the name (a result a worker downloads and hashes). */
+static void media_blob(const char *name, struct fp_resp *resp)
+{
+        static const struct {
+                const char *ext, *ctype, *magic;
+                size_t size;
+        } types[] = {
+                {".mp4", "video/mp4", "\0\0\0\x18" "ftypmp42", 65536},
+                {".png", "image/png", "\x89PNG\r\n\x1a\n", 4096},
+                {".webp", "image/webp", "RIFF\0\0\0\0WEBP", 4096},
+                {".jpg", "image/jpeg", "\xff\xd8\xff\xe0", 4096},
+        };
+        size_t t, len;
+        unsigned char *b;
+        uint32_t h = 2166136261u;
+
+        for (t = 0; t < sizeof(types) / sizeof(types[0]); t++)
+                if (strlen(name) > strlen(types[t].ext) &&
+                    !strcmp(name + strlen(name) - strlen(types[t].ext),
+                            types[t].ext))
+                        break;
+        if (t == sizeof(types) / sizeof(types[0])) {
+                ctl_error(resp, 404, "no such media");
+                return;
+        }
+        len = types[t].size;
+        b = xmalloc(len);
+        for (const char *c = name; *c; c++)
+                h = (h ^ (unsigned char)*c) * 16777619u;
+        for (size_t i = 0; i < len; i++) {
+                h = h * 1103515245u + 12345u;
+                b[i] = (unsigned char)(h >> 16);
+        }
+        memcpy(b, types[t].magic, 12 < len ? 12 : len);
+        fpresp_set_owned(resp, 200, (char *)b, len);
+        fpresp_content_type(resp, types[t].ctype);
 }
 
 /* GET /_fake/media/tone-<N>s.wav: N seconds of 8 kHz 16-bit mono
  * silence-with-a-tone WAV, deterministic, for stt inputs (duration is
- * what transcription fakes report).  Other names: 404. */
+ * what transcription fakes report).  Other names: media_blob(). */
 static void ctl_media(const struct fpctl_env *env, fpprov_t *p,
                       const struct fp_call *call, struct fp_resp *resp)
 {
         const char *name = strrchr(call->path, '/'); /* "media/<name>" */
-        int secs = 0;
+        int secs = 0, fail = media_should_fail();
         uint32_t n, rate = 8000;
         unsigned char *b;
 
+        if (fail) {
+                ctl_error(resp, (unsigned)fail, "media expired");
+                return;
+        }
         if (!name || sscanf(name, "/tone-%ds.wav", &secs) != 1 || secs < 1 ||
             secs > 600) {
-                ctl_error(resp, 404, "no such media");
+                media_blob(name ? name + 1 : "", resp);
                 return;
         }
         n = (uint32_t)secs * rate * 2;
@@ -179,6 +260,11 @@ void fpctl_handle(const struct fpctl_env *env, const struct fp_call *call,
         int method_seen = 0;
         size_t i;
 
+        if (!strcmp(call->path, "media/config") &&
+            !strcmp(call->method, "POST")) {
+                ctl_media_config(call, resp);
+                return;
+        }
         if (!strncmp(call->path, "media/", 6) &&
             !strcmp(call->method, "GET")) {
                 ctl_media(env, NULL, call, resp);
