@@ -1238,6 +1238,40 @@ static void on_media_done(engine_t *e, struct job *j,
 
 /* ---- HTTP completions --------------------------------------------------- */
 
+/* An async submit went out and no answer came: the provider may be
+ * generating (and billing) it.  It is never resubmitted blindly: the
+ * unknown task is recorded, then worker.unknown_submit decides --
+ * "fail" (for review, the default) or "resubmit".  None of the providers'
+ * APIs can look a task up by our request id, so there is nothing to ask.
+ * @returns 1 if the job was failed here. */
+static int unknown_submit(engine_t *e, struct job *j,
+                          const struct provider_resp *resp,
+                          struct provider_err *pe)
+{
+        struct wprovider *p = cur_provider(e, j);
+        struct pgop *op = pgop_new(PGOP_TASK_UNKNOWN);
+        char why[256];
+
+        snprintf(why, sizeof(why), "submit sent, no answer (%.150s): "
+                                   "outcome unknown",
+                 resp->transport_msg);
+        op->job_id = xstrdup(j->id);
+        op->provider = xstrdup(p->name);
+        op->key_id = xstrdup(p->keys[j->key_idx].id);
+        op->error = xstrdup(why);
+        pgsink_submit(e->ps, op);
+        log_warn("job", "job %s: %s at %s (worker.unknown_submit = %s)",
+                 j->id, why, p->name, e->w->unknown_submit);
+        snprintf(pe->errstr, sizeof(pe->errstr), "%s", why);
+        if (strcmp(e->w->unknown_submit, "fail"))
+                return 0;
+        j->att[j->n_att - 1].error = xstrdup(why);
+        fail_job(e, j, "unknown_submit", "%s: %s; failed for review (the "
+                                         "provider may be generating it)",
+                 p->name, why);
+        return 1;
+}
+
 static void on_call_done(engine_t *e, struct job *j,
                          const struct provider_resp *resp)
 {
@@ -1257,6 +1291,12 @@ static void on_call_done(engine_t *e, struct job *j,
                          "accepted without a task id");
         }
         a->outcome = o;
+        if (o != OUTCOME_SUCCESS && (p->ops->flags & PROVIDER_F_ASYNC) &&
+            resp->transport_err && resp->sent &&
+            unknown_submit(e, j, resp, &pe)) {
+                provider_result_clear(&res);
+                return;
+        }
         if (o == OUTCOME_SUCCESS) {
                 if (p->ops->flags & PROVIDER_F_ASYNC)
                         on_task_accepted(e, j, &res);

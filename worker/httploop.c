@@ -32,6 +32,7 @@ struct call {
         CURL *easy;
         struct curl_slist *hdrs;
         char *req_body;
+        size_t req_len;
         char *buf;            /**< response body, NUL-terminated */
         size_t len, cap, max;
         int truncated;
@@ -436,6 +437,7 @@ int httploop_send(httploop_t *hl, const struct provider_req *req,
         if (req->n_parts)
                 c->mime = build_mime(c->easy, req);
         if (req->body) {
+                c->req_len = req->body_len;
                 c->req_body = xmalloc(req->body_len + 1);
                 memcpy(c->req_body, req->body, req->body_len);
                 c->req_body[req->body_len] = '\0';
@@ -471,6 +473,20 @@ int httploop_send(httploop_t *hl, const struct provider_req *req,
         return 0;
 }
 
+/* Was the whole request written?  A transport error after that leaves
+ * the provider's side unknown: it may be acting on it. */
+static int request_sent(CURL *easy, const struct call *c)
+{
+        curl_off_t up = 0;
+        long hdr = 0;
+
+        curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &hdr);
+        curl_easy_getinfo(easy, CURLINFO_SIZE_UPLOAD_T, &up);
+        if (hdr <= 0)
+                return 0;
+        return c->mime || !c->req_body || up >= (curl_off_t)c->req_len;
+}
+
 static void hex_digest(struct call *c, char out[65])
 {
         unsigned char md[EVP_MAX_MD_SIZE];
@@ -490,6 +506,7 @@ static void finish(httploop_t *hl, CURL *easy, CURLcode res)
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r.status);
         curl_easy_getinfo(easy, CURLINFO_CONTENT_TYPE, &ctype);
+        r.sent = request_sent(easy, c);
         curl_multi_remove_handle(hl->multi, easy);
         if (c->prev)
                 c->prev->next = c->next;

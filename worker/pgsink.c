@@ -52,6 +52,7 @@ enum stmt {
         S_REFUND,
         S_SPEND_ROW,
         S_RESERVE,
+        S_TASK_UNKNOWN,
         N_STMTS,
 };
 
@@ -247,6 +248,9 @@ static const char *stmt_sql[N_STMTS] = {
                 "provider, model, unit, units, price_snapshot, provider_cost, "
                 "job_accepted_at FROM credit_ledger WHERE job_id = $1 "
                 "AND entry_type = 'charge' ON CONFLICT DO NOTHING",
+        [S_TASK_UNKNOWN] =
+                "INSERT INTO tasks (job_id, provider, key_id, state, error, "
+                "finished_at) VALUES ($1, $2, $3, 'unknown', $4, now())",
         [S_SPEND_ROW] =
                 "INSERT INTO tenant_spend (tenant_id, period_start) "
                 "SELECT tenant_id, genq_period_start(budget_period, now()) "
@@ -654,6 +658,15 @@ static int send_op(pgsink_t *ps, struct pgop *op)
                 return send_task(ps, op);
         case PGOP_RESERVE:
                 return send_reserve(ps, op);
+        case PGOP_TASK_UNKNOWN: {
+                struct params u = {0};
+
+                p_str(&u, op->job_id);
+                p_str(&u, op->provider);
+                p_str(&u, op->key_id);
+                p_str(&u, op->error);
+                return send(ps, S_TASK_UNKNOWN, &u);
+        }
         default:
                 return send_other(ps, op);
         }

@@ -32,6 +32,8 @@ enum pgop_type {
                               recorded by FINISH); refunds a hold */
         PGOP_RESERVE,    /**< reserve the job's estimated cost against its
                               tenant's budget, atomically */
+        PGOP_TASK_UNKNOWN, /**< a submit whose outcome is unknown (sent, no
+                                answer): recorded for review */
 };
 
 /** A job row taken over by PGOP_SWEEP. */

@@ -94,6 +94,9 @@ struct provider_resp {
         int truncated;            /**< body exceeded max_body_bytes */
         int64_t retry_after_ms;   /**< from retry-after-ms / retry-after
                                        headers, -1 if none */
+        int sent;                 /**< the whole request went out (so a
+                                       transport error after it leaves the
+                                       outcome unknown) */
         char sha256[65];          /**< sink_fd requests: hex SHA-256 of
                                        the body written */
         char **headers;           /**< the final response's header lines,

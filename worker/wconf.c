@@ -30,6 +30,9 @@ static const struct conf_def worker_defs[] = {
         {"billing.stt_estimate_s", CONF_INT, W(stt_estimate_s), 1, 86400,
          "600", 1, "seconds of audio assumed when reserving budget for an "
          "stt job (its length is unknown before it runs)"},
+        {"worker.unknown_submit", CONF_STR, W(unknown_submit), 1, 0, "fail",
+         1, "an async submit sent but never answered (the provider may be "
+            "generating it): fail the job for review, or resubmit"},
         {"worker.require_keys", CONF_BOOL, W(require_keys), 1, 0, "false",
          0, "a provider without a usable key is an error (default: it is "
             "disabled with a warning)"},
@@ -705,6 +708,16 @@ int wconf_load(conf_t *c, struct wconf *w, char *errstr, size_t errstr_size)
                 goto err_clear;
         if (w->low_water >= w->max_inflight)
                 w->low_water = w->max_inflight * 3 / 4;
+        if (strcmp(w->unknown_submit, "fail") &&
+            strcmp(w->unknown_submit, "resubmit")) {
+                snprintf(errstr, errstr_size, "%s: worker.unknown_submit: "
+                                              "\"%s\" is not fail or resubmit",
+                         conf_origin(c, "worker.unknown_submit")
+                                 ? conf_origin(c, "worker.unknown_submit")
+                                 : "config",
+                         w->unknown_submit);
+                goto err_clear;
+        }
         if (strcmp(w->unpriced, "refuse") && strcmp(w->unpriced, "flag")) {
                 snprintf(errstr, errstr_size, "%s: billing.unpriced: \"%s\" "
                                               "is not refuse or flag",

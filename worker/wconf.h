@@ -91,6 +91,7 @@ struct wconf {
         char *worker_id;       /**< default host:pid */
         int require_keys;      /**< keyless provider: error, not disabled */
         char *unpriced;        /**< billing.unpriced: refuse | flag */
+        char *unknown_submit;  /**< worker.unknown_submit: fail|resubmit */
         int64_t stt_estimate_s;/**< billing.stt_estimate_s */
         char *group_id;
         char *kinds;           /**< comma list of kinds to consume */
