@@ -17,6 +17,7 @@ int cmd_migrate(int argc, char **argv);     /**< migrate.c */
 int cmd_report(int argc, char **argv);      /**< report.c */
 int cmd_tail(int argc, char **argv);        /**< tools.c */
 int cmd_encode(int argc, char **argv);      /**< tools.c */
+int cmd_cancel(int argc, char **argv);      /**< tools.c */
 int cmd_tenant(int argc, char **argv);      /**< tenant.c */
 int cmd_retention(int argc, char **argv);   /**< retention.c */
 

@@ -31,6 +31,8 @@ static const struct command {
         {"retention", cmd_retention, "drop old credit ledger partitions"},
         {"tail", cmd_tail, "print a topic's messages (e.g. the DLQ) as JSON"},
         {"encode", cmd_encode, "JSON job on stdin to protobuf bytes"},
+        {"cancel", cmd_cancel, "cancel a job (before it runs, or while it "
+                               "runs)"},
         {"version", cmd_version, "print versions"},
         {"help", cmd_help, "list commands, or `genq help CMD` for one"},
 };

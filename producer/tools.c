@@ -16,6 +16,7 @@
 #include "codec.h"
 #include "gconf.h"
 #include "jobjson.h"
+#include "pgutil.h"
 #include "xmem.h"
 
 struct tail_opts {
@@ -305,4 +306,75 @@ int cmd_encode(int argc, char **argv)
         free(out);
         codec_job_free(job);
         return 0;
+}
+
+/*
+ * `genq cancel JOB_ID [--reason TEXT]`: record a cancel request.  A job
+ * not yet started (still in Kafka, or queued) never runs; a running one
+ * is stopped by its worker within about a second, ends 'cancelled', and
+ * any hold is refunded.  Prints what happened; exit 1 if the job already
+ * ended.
+ */
+int cmd_cancel(int argc, char **argv)
+{
+        static const char *req_sql =
+                "INSERT INTO job_cancels (job_id, reason) VALUES ($1, $2) "
+                "ON CONFLICT (job_id) DO NOTHING";
+        static const char *state_sql =
+                "SELECT state FROM jobs WHERE job_id = $1";
+        const char *reason = "cancelled on request", *id = NULL;
+        struct gconf g = {0};
+        char errstr[512];
+        PGconn *conn = NULL;
+        PGresult *r;
+        int rc = 1;
+        conf_t *c = gconf_load_args(&argc, argv, errstr, sizeof(errstr));
+
+        for (int i = 1; c && i < argc; i++) {
+                if (!strcmp(argv[i], "--reason") && i + 1 < argc)
+                        reason = argv[++i];
+                else if (!id && argv[i][0] != '-')
+                        id = argv[i];
+                else
+                        id = NULL, argc = 0;
+        }
+        if (!c || !id) {
+                fprintf(stderr, "usage: genq cancel JOB_ID [--reason TEXT] "
+                                "[-c FILE] [-X key=value]\n");
+                conf_destroy(c);
+                return 2;
+        }
+        if (gconf_bind(c, &g, errstr, sizeof(errstr)) ||
+            !(conn = pgutil_connect(g.pg_dsn, "genq-cancel", errstr,
+                                    sizeof(errstr)))) {
+                fprintf(stderr, "genq cancel: %s\n", errstr);
+                goto out_free;
+        }
+        r = PQexecParams(conn, state_sql, 1, NULL, &id, NULL, NULL, 0);
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) &&
+            strcmp(PQgetvalue(r, 0, 0), "running") &&
+            strcmp(PQgetvalue(r, 0, 0), "queued")) {
+                printf("job %s already ended: %s\n", id, PQgetvalue(r, 0, 0));
+                PQclear(r);
+                goto out_free;
+        }
+        PQclear(r);
+        {
+                const char *p[2] = {id, reason};
+
+                r = PQexecParams(conn, req_sql, 2, NULL, p, NULL, NULL, 0);
+        }
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+                fprintf(stderr, "genq cancel: %s", PQresultErrorMessage(r));
+        } else {
+                printf("cancel requested for job %s: it will not start, or "
+                       "its worker stops it\n", id);
+                rc = 0;
+        }
+        PQclear(r);
+out_free:
+        PQfinish(conn);
+        gconf_clear(&g);
+        conf_destroy(c);
+        return rc;
 }

@@ -140,6 +140,8 @@ struct job {
         int polls, poll_errors;
         int64_t poll_ms;        /**< next poll interval */
         int64_t task_deadline_us;
+        int cancel;             /**< a cancel was requested: stop at the
+                                     next step, finish 'cancelled' */
         struct provider_result *res; /**< MEDIA: the result being kept */
         size_t dl_next;         /**< MEDIA: the URL being downloaded */
         int dl_tries, dl_fd;
@@ -177,6 +179,7 @@ struct engine_s {
 
         int64_t now_us;
         int64_t next_renew_us, next_sweep_us, next_stats_us;
+        int64_t next_cancel_us;
         int draining;
         int64_t drain_deadline_us;
         int released;
@@ -307,13 +310,8 @@ static void heap_push(engine_t *e, struct job *j)
         }
 }
 
-static struct job *heap_pop(engine_t *e)
+static void sift_down(engine_t *e, size_t i)
 {
-        struct job *top = e->heap[0];
-        size_t i = 0;
-
-        e->heap[0] = e->heap[--e->heap_n];
-        e->heap[0]->heap_idx = 0;
         for (;;) {
                 size_t l = 2 * i + 1, r = l + 1, m = i;
 
@@ -326,7 +324,32 @@ static struct job *heap_pop(engine_t *e)
                 heap_swap(e, i, m);
                 i = m;
         }
+}
+
+static struct job *heap_pop(engine_t *e)
+{
+        struct job *top = e->heap[0];
+
+        e->heap[0] = e->heap[--e->heap_n];
+        e->heap[0]->heap_idx = 0;
+        sift_down(e, 0);
         return top;
+}
+
+/* Take \p j out of the heap wherever it is (a cancelled job). */
+static void heap_remove(engine_t *e, struct job *j)
+{
+        size_t i = j->heap_idx;
+
+        if (--e->heap_n == i)
+                return;
+        e->heap[i] = e->heap[e->heap_n];
+        e->heap[i]->heap_idx = i;
+        while (i > 0 && e->heap[(i - 1) / 2]->due_us > e->heap[i]->due_us) {
+                heap_swap(e, i, (i - 1) / 2);
+                i = (i - 1) / 2;
+        }
+        sift_down(e, i);
 }
 
 /* ---- job lifetime ------------------------------------------------------- */
@@ -738,6 +761,7 @@ static void start_fetch(engine_t *e, struct job *j);
 static void schedule_retry(engine_t *e, struct job *j, int64_t delay_ms);
 static void on_provider_success(engine_t *e, struct job *j,
                                 struct provider_result *res);
+static void finish_cancelled(engine_t *e, struct job *j);
 static char *price_json(const struct wprovider *p, const struct wprice *w,
                         int estimated);
 
@@ -998,6 +1022,10 @@ static void on_task_accepted(engine_t *e, struct job *j,
 
 static void on_task_recorded(engine_t *e, struct job *j)
 {
+        if (j->cancel) {
+                finish_cancelled(e, j);
+                return;
+        }
         j->step = STEP_POLL;
         schedule_retry(e, j, j->poll_ms);
 }
@@ -1319,6 +1347,16 @@ static void on_http_done(void *opaque, const struct provider_resp *resp)
         engine_t *e = j->eng;
 
         e->now_us = mono_us();
+        if (j->cancel) {
+                if (j->step == STEP_MEDIA) {
+                        char part[1200];
+
+                        media_path(e, j, 1, "", part, sizeof(part));
+                        unlink(part);
+                }
+                finish_cancelled(e, j);
+                return;
+        }
         switch (j->step) {
         case STEP_FETCH:
                 on_fetch_done(e, j, resp);
@@ -1524,7 +1562,8 @@ static void finish_job(engine_t *e, struct job *j, int ok,
 
         op->opaque = j;
         op->job_id = xstrdup(j->id);
-        op->state = xstrdup(ok ? "succeeded" : "failed");
+        op->state = xstrdup(ok ? "succeeded" : j->cancel ? "cancelled"
+                                                         : "failed");
         op->n_attempts = (int32_t)j->n_att;
         op->attempts_json = attempts_json(j);
         if (ok) {
@@ -1532,6 +1571,11 @@ static void finish_job(engine_t *e, struct job *j, int ok,
         } else {
                 op->error_class = xstrdup(j->fail_class);
                 op->error = xstrdup(j->fail_reason);
+                if (j->cancel && j->task_id)
+                        op->billing_note = xstrdup(
+                                "cancelled while its provider task ran: any "
+                                "hold is refunded to the tenant; the "
+                                "provider may still bill the task to us");
         }
         j->state = JOB_FINISHING;
         pgsink_submit(e->ps, op);
@@ -1682,6 +1726,10 @@ static void on_reserved(engine_t *e, struct pgop *op)
                          op->errstr);
                 return;
         }
+        if (op->cancelled || j->cancel) {
+                finish_cancelled(e, j); /* before anything ran */
+                return;
+        }
         if (!op->hit) {
                 fail_job(e, j, "budget", "refused, over the tenant's budget: "
                                          "%s",
@@ -1691,6 +1739,42 @@ static void on_reserved(engine_t *e, struct pgop *op)
         if (j->resume && resume_task(e, j) == 0)
                 return;
         start_attempt(e, j);
+}
+
+/* ---- cancellation ------------------------------------------------------- */
+
+static void finish_cancelled(engine_t *e, struct job *j)
+{
+        if (j->dl_fd > 0) {
+                close(j->dl_fd);
+                j->dl_fd = 0;
+        }
+        j->cancel = 1;
+        fail_job(e, j, "cancelled", "cancelled on request (genq cancel)");
+}
+
+/* Stop \p j now if it is waiting; otherwise at its next step (its HTTP
+ * call or database write completes first). */
+static void cancel_job(engine_t *e, struct job *j)
+{
+        if (j->cancel || j->dup)
+                return;
+        j->cancel = 1;
+        log_info("job", "job %s: cancel requested", j->id);
+        if (j->state == JOB_RETRY_WAIT) {
+                heap_remove(e, j);
+                finish_cancelled(e, j);
+        }
+}
+
+static void on_cancels(engine_t *e, struct pgop *op)
+{
+        for (size_t i = 0; i < op->n_ids; i++) {
+                struct job *j = tab_find(e, op->ids[i]);
+
+                if (j)
+                        cancel_job(e, j);
+        }
 }
 
 /* ---- running ------------------------------------------------------------ */
@@ -1869,6 +1953,9 @@ static void on_pg_done(engine_t *e, struct pgop *op)
         case PGOP_RESERVE:
                 on_reserved(e, op);
                 break;
+        case PGOP_CANCELS:
+                on_cancels(e, op);
+                break;
         case PGOP_TASK_START:
                 if (op->rc)
                         log_err("job", "job %s: task %s not recorded: %s",
@@ -1916,6 +2003,10 @@ static void periodic(engine_t *e)
         if (e->now_us >= e->next_renew_us) {
                 pgsink_submit(e->ps, pgop_new(PGOP_RENEW));
                 e->next_renew_us = e->now_us + w->lease_s * 1000000 / 3;
+        }
+        if (e->n_jobs > 0 && e->now_us >= e->next_cancel_us) {
+                pgsink_submit(e->ps, pgop_new(PGOP_CANCELS));
+                e->next_cancel_us = e->now_us + 1000000;
         }
         if (!e->draining && e->now_us >= e->next_sweep_us) {
                 struct pgop *op = pgop_new(PGOP_SWEEP);

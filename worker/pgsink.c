@@ -53,6 +53,7 @@ enum stmt {
         S_SPEND_ROW,
         S_RESERVE,
         S_TASK_UNKNOWN,
+        S_CANCELS,
         N_STMTS,
 };
 
@@ -251,6 +252,9 @@ static const char *stmt_sql[N_STMTS] = {
         [S_TASK_UNKNOWN] =
                 "INSERT INTO tasks (job_id, provider, key_id, state, error, "
                 "finished_at) VALUES ($1, $2, $3, 'unknown', $4, now())",
+        [S_CANCELS] =
+                "SELECT c.job_id FROM job_cancels c JOIN jobs j USING "
+                "(job_id) WHERE j.lease_owner = $1 AND j.state = 'running'",
         [S_SPEND_ROW] =
                 "INSERT INTO tenant_spend (tenant_id, period_start) "
                 "SELECT tenant_id, genq_period_start(budget_period, now()) "
@@ -275,7 +279,8 @@ static const char *stmt_sql[N_STMTS] = {
                 "SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM "
                 "fresh), (SELECT count(*) FROM upd), (SELECT b FROM t), "
                 "(SELECT s.spent || '|' || s.reserved FROM tenant_spend s, t "
-                "WHERE s.tenant_id = $2 AND s.period_start = t.ps)",
+                "WHERE s.tenant_id = $2 AND s.period_start = t.ps), "
+                "(SELECT count(*) FROM job_cancels WHERE job_id = $1)",
 };
 
 struct pgsink_s {
@@ -658,6 +663,12 @@ static int send_op(pgsink_t *ps, struct pgop *op)
                 return send_task(ps, op);
         case PGOP_RESERVE:
                 return send_reserve(ps, op);
+        case PGOP_CANCELS: {
+                struct params c = {0};
+
+                p_str(&c, ps->worker_id);
+                return send(ps, S_CANCELS, &c);
+        }
         case PGOP_TASK_UNKNOWN: {
                 struct params u = {0};
 
@@ -696,6 +707,14 @@ static void take_sweep_rows(struct pgop *op, PGresult *r)
         op->n_rows = (size_t)n;
 }
 
+static void take_ids(struct pgop *op, PGresult *r)
+{
+        op->n_ids = (size_t)PQntuples(r);
+        op->ids = xcalloc(op->n_ids ? op->n_ids : 1, sizeof(char *));
+        for (size_t i = 0; i < op->n_ids; i++)
+                op->ids[i] = xstrdup(PQgetvalue(r, (int)i, 0));
+}
+
 /* hit = 1 if the job may run: its tenant has no budget, it already holds
  * a reservation, or this one fitted; else 0 with the numbers in errstr. */
 static void take_reserve(struct pgop *op, PGresult *r)
@@ -705,6 +724,7 @@ static void take_reserve(struct pgop *op, PGresult *r)
         int fitted = atoi(PQgetvalue(r, 0, 2));
 
         op->hit = !budgeted || !fresh || fitted;
+        op->cancelled = atoi(PQgetvalue(r, 0, 5)) > 0;
         if (!op->hit)
                 snprintf(op->errstr, sizeof(op->errstr),
                          "budget of %s credits this period, spent|reserved "
@@ -734,6 +754,8 @@ static void on_result(struct pgop *op, int last, PGresult *r)
                 return;
         if (op->type == PGOP_RESERVE)
                 take_reserve(op, r);
+        else if (op->type == PGOP_CANCELS)
+                take_ids(op, r);
         else if (op->type == PGOP_SWEEP)
                 take_sweep_rows(op, r);
         else if (op->type == PGOP_FINISH) {

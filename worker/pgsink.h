@@ -34,6 +34,8 @@ enum pgop_type {
                               tenant's budget, atomically */
         PGOP_TASK_UNKNOWN, /**< a submit whose outcome is unknown (sent, no
                                 answer): recorded for review */
+        PGOP_CANCELS,    /**< which of this worker's jobs are to be
+                              cancelled (ids) */
 };
 
 /** A job row taken over by PGOP_SWEEP. */
@@ -94,10 +96,12 @@ struct pgop {
                                      none; with price_json */
 
         /* RESERVE: amount in credits; results in hit (1 = may run) and
-         * errstr (why not).  FINISH: out, the job's net credits. */
+         * errstr (why not), and cancelled (a cancel was requested).
+         * FINISH: out, the job's net credits. */
         char *amount;
+        int cancelled;
 
-        /* RELEASE: job ids as a Postgres array literal built by pgsink */
+        /* RELEASE: job ids to hand back; CANCELS: out, ids to cancel */
         char **ids;
         size_t n_ids;
 
