@@ -96,6 +96,11 @@ echo "== video tasks: submitted once, polled to the end =="
 sqlq "SELECT t.job_id, t.provider, t.provider_task_id, t.state, t.polls,
              round(extract(epoch FROM t.finished_at - t.submitted_at)::numeric, 1) AS seconds
       FROM tasks t WHERE t.job_id LIKE 'demo-$run-video%' ORDER BY t.job_id LIMIT 7"
+echo "== result media stored (downloaded right after success; URLs expire) =="
+sqlq "SELECT a.job_id, a.n, a.bytes, a.content_type, left(a.sha256, 16) AS sha256,
+             a.path
+      FROM artifacts a WHERE a.job_id LIKE 'demo-$run-video%'
+      ORDER BY a.job_id, a.n LIMIT 4"
 echo "== a job's attempts (retries and fallbacks are recorded) =="
 sqlq "SELECT job_id, attempt_no, provider, http_status, outcome, latency_ms
       FROM attempts WHERE job_id IN (
