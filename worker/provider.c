@@ -137,6 +137,20 @@ void provider_req_part(struct provider_req *req, const char *name,
         pt->content_type = xstrdup(content_type);
 }
 
+void provider_req_field(struct provider_req *req, const char *name,
+                        const char *value)
+{
+        provider_req_part(req, name, value, strlen(value), NULL, NULL);
+}
+
+int provider_req_has_part(const struct provider_req *req, const char *name)
+{
+        for (size_t i = 0; i < req->n_parts; i++)
+                if (!strcmp(req->parts[i].name, name))
+                        return 1;
+        return 0;
+}
+
 const char *provider_resp_header(const struct provider_resp *resp,
                                  const char *name)
 {

@@ -207,6 +207,13 @@ void provider_req_part(struct provider_req *req, const char *name,
                        const void *data, size_t len, const char *filename,
                        const char *content_type);
 
+/** @brief Add a plain multipart field \p name = string \p value. */
+void provider_req_field(struct provider_req *req, const char *name,
+                        const char *value);
+
+/** @brief Does \p req have a multipart part named \p name? */
+int provider_req_has_part(const struct provider_req *req, const char *name);
+
 /** @brief Value of response header \p name (case-insensitive), or NULL.
  *  @remark borrowed from \p resp. */
 const char *provider_resp_header(const struct provider_resp *resp,

@@ -32,6 +32,7 @@
 
 #include <jansson.h>
 
+#include "adapt.h"
 #include "xmem.h"
 
 #define CHAT_PATH "/chat"
@@ -40,60 +41,6 @@
 /*
  * Building the request.
  */
-
-static void jset(json_t *obj, const char *k, json_t *v)
-{
-        if (!v || json_object_set_new(obj, k, v) == -1)
-                fatal("out of memory building JSON");
-}
-
-static int jset_str(json_t *obj, const char *k, const char *s)
-{
-        json_t *v = json_string(s);
-
-        if (!v)
-                return -1;
-        jset(obj, k, v);
-        return 0;
-}
-
-static int build_url(const struct provider_cfg *p, struct provider_req *req,
-                     char *errstr, size_t errstr_size)
-{
-        size_t n;
-        int r;
-
-        if (!p->base_url || !*p->base_url) {
-                snprintf(errstr, errstr_size, "provider %s has no base_url",
-                         p->name);
-                return -1;
-        }
-        n = strlen(p->base_url);
-        while (n > 0 && p->base_url[n - 1] == '/')
-                n--;
-        r = snprintf(req->url, sizeof(req->url), "%.*s%s", (int)n,
-                     p->base_url, CHAT_PATH);
-        if (r < 0 || (size_t)r >= sizeof(req->url)) {
-                snprintf(errstr, errstr_size, "provider %s: base_url too long",
-                         p->name);
-                return -1;
-        }
-        return 0;
-}
-
-static int build_headers(const char *key, struct provider_req *req,
-                         char *errstr, size_t errstr_size)
-{
-        if (key && strpbrk(key, "\r\n")) {
-                snprintf(errstr, errstr_size, "API key contains a newline");
-                return -1;
-        }
-        if (key && *key)
-                provider_req_header(req, "Authorization: Bearer %s", key);
-        provider_req_header(req, "Content-Type: application/json");
-        provider_req_header(req, "Accept: application/json");
-        return 0;
-}
 
 /** Job role -> Cohere v2 role. */
 static const struct {
@@ -135,8 +82,8 @@ static json_t *build_messages(const Genq__V1__ChatRequest *chat, char *errstr,
                 m = json_object();
                 if (!m || json_array_append_new(arr, m) == -1)
                         fatal("out of memory building JSON");
-                jset(m, "role", json_string(role));
-                if (jset_str(m, "content", cm->content) == -1) {
+                adapt_jset(m, "role", json_string(role));
+                if (adapt_jset_str(m, "content", cm->content) == -1) {
                         snprintf(errstr, errstr_size,
                                  "message %zu is not valid UTF-8", i);
                         goto err_free;
@@ -149,74 +96,34 @@ err_free:
         return NULL;
 }
 
-/** Like json_object_update_missing(), recursing into nested objects. */
-static void merge_missing(json_t *dst, json_t *src)
-{
-        const char *k;
-        json_t *v, *have;
-
-        json_object_foreach(src, k, v) {
-                have = json_object_get(dst, k);
-                if (!have)
-                        jset(dst, k, json_incref(v));
-                else if (json_is_object(have) && json_is_object(v))
-                        merge_missing(have, v);
-        }
-}
-
-static int merge_extra(const struct provider_cfg *p, json_t *body,
-                       char *errstr, size_t errstr_size)
-{
-        json_error_t jerr;
-        json_t *extra;
-
-        if (!p->extra_body || !*p->extra_body)
-                return 0;
-        extra = json_loads(p->extra_body, 0, &jerr);
-        if (!json_is_object(extra)) {
-                snprintf(errstr, errstr_size,
-                         "provider %s: extra_body is not a JSON object: %s",
-                         p->name, extra ? "wrong type" : jerr.text);
-                json_decref(extra);
-                return -1;
-        }
-        merge_missing(body, extra);
-        json_decref(extra);
-        return 0;
-}
-
 static json_t *build_body(const struct provider_cfg *p,
                           const Genq__V1__ChatRequest *chat, char *errstr,
                           size_t errstr_size)
 {
-        const char *model = *chat->model ? chat->model : p->model;
+        const char *model = adapt_model(p, chat->model, errstr, errstr_size);
         json_t *body, *msgs;
 
-        if (!model || !*model) {
-                snprintf(errstr, errstr_size,
-                         "no model: the job names none and provider %s "
-                         "has no default",
-                         p->name);
+        if (!model)
                 return NULL;
-        }
         msgs = build_messages(chat, errstr, errstr_size);
         if (!msgs)
                 return NULL;
         body = json_object();
         if (!body)
                 fatal("out of memory building JSON");
-        jset(body, "messages", msgs);
-        if (jset_str(body, "model", model) == -1) {
+        adapt_jset(body, "messages", msgs);
+        if (adapt_jset_str(body, "model", model) == -1) {
                 snprintf(errstr, errstr_size, "model is not valid UTF-8");
                 goto err_free_body;
         }
-        jset(body, "stream", json_false());
+        adapt_jset(body, "stream", json_false());
         if (chat->max_tokens > 0)
-                jset(body, "max_tokens", json_integer(chat->max_tokens));
+                adapt_jset(body, "max_tokens", json_integer(chat->max_tokens));
         if (chat->temperature_opt_case ==
             GENQ__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE)
-                jset(body, "temperature", json_real(chat->temperature));
-        if (merge_extra(p, body, errstr, errstr_size) == -1)
+                adapt_jset(body, "temperature", json_real(chat->temperature));
+        if (adapt_merge_obj(p, "extra_body", p->extra_body, body,
+                            ADAPT_MERGE_DEEP, errstr, errstr_size) == -1)
                 goto err_free_body;
         return body;
 
@@ -229,24 +136,23 @@ static int build(const struct provider_cfg *p, const char *key,
                  const Genq__V1__Job *job, const struct provider_input *in,
                  struct provider_req *req, char *errstr, size_t errstr_size)
 {
+        const Genq__V1__ChatRequest *chat;
         json_t *body;
 
         memset(req, 0, sizeof(*req));
-        if (job->payload_case != GENQ__V1__JOB__PAYLOAD_CHAT || !job->chat) {
-                snprintf(errstr, errstr_size, "not a chat job");
+        chat = adapt_chat_job(job, errstr, errstr_size);
+        if (!chat)
                 return -1;
-        }
-        body = build_body(p, job->chat, errstr, errstr_size);
+        body = build_body(p, chat, errstr, errstr_size);
         if (!body)
                 return -1;
-        if (build_url(p, req, errstr, errstr_size) == -1 ||
-            build_headers(key, req, errstr, errstr_size) == -1)
+        if (adapt_url(req, p, "base_url", errstr, errstr_size, CHAT_PATH,
+                      NULL) == -1 ||
+            adapt_json_headers(req, "Authorization: Bearer ", key, 1, errstr,
+                               errstr_size) == -1)
                 goto err_free_body;
         req->method = "POST";
-        req->body = json_dumps(body, DUMP_FLAGS);
-        if (!req->body)
-                fatal("out of memory serialising JSON");
-        req->body_len = strlen(req->body);
+        adapt_req_json(req, body, DUMP_FLAGS);
         json_decref(body);
         return 0;
 
@@ -261,16 +167,9 @@ err_free_body:
  */
 
 enum marker {
-        M_END = 0, /**< table terminator */
-        M_ANY,     /**< status alone decides */
-        M_MSG,     /**< message contains one of val (any case) */
-};
-
-struct rule {
-        long status;          /**< HTTP status, 0 = any */
-        enum marker marker;   /**< what to inspect */
-        const char *val;      /**< '|'-separated alternatives */
-        enum outcome outcome; /**< the class */
+        M_END = ADAPT_M_END, /**< table terminator */
+        M_ANY = ADAPT_M_ANY, /**< status alone decides */
+        M_MSG = ADAPT_M_OWN, /**< message contains one of val (any case) */
 };
 
 #define RETRY OUTCOME_RETRY_LATER
@@ -284,9 +183,9 @@ struct rule {
  * the reference does not list: a 404 naming the model is this provider's
  * model list, not the job (as for OpenAI); a 429 for a trial key's
  * monthly allowance ("limited to 1000 API calls / month") will not pass
- * with a backoff.
+ * with a backoff.  A body that is not JSON: adapt_nonjson_rule().
  */
-static const struct rule rules[] = {
+static const struct adapt_rule rules[] = {
         {400, M_ANY, NULL, FATAL},
         {401, M_ANY, NULL, KEYDIS},
         {402, M_ANY, NULL, QUOTA},
@@ -296,86 +195,24 @@ static const struct rule rules[] = {
         {0, M_END, NULL, 0},
 };
 
-/* No JSON body: status only; a 403/404 page is the route, not the key. */
-static const struct rule nonjson_rules[] = {
-        {401, M_ANY, NULL, KEYDIS},
-        {402, M_ANY, NULL, QUOTA},
-        {403, M_ANY, NULL, FALLBACK},
-        {404, M_ANY, NULL, FALLBACK},
-        {429, M_ANY, NULL, RETRY},
-        {0, M_END, NULL, 0},
-};
-
-static int msg_contains(const char *alts, const char *msg)
-{
-        char needle[64];
-        size_t n;
-
-        if (!msg)
-                return 0;
-        for (;;) {
-                n = strcspn(alts, "|");
-                if (n < sizeof(needle)) {
-                        memcpy(needle, alts, n);
-                        needle[n] = '\0';
-                        if (strcasestr(msg, needle))
-                                return 1;
-                }
-                if (!alts[n])
-                        return 0;
-                alts += n + 1;
-        }
-}
-
-static const struct rule *rules_match(const struct rule *table,
-                                      const char *msg, long status)
-{
-        for (const struct rule *r = table; r->marker != M_END; r++)
-                if ((!r->status || r->status == status) &&
-                    (r->marker == M_ANY || msg_contains(r->val, msg)))
-                        return r;
-        return NULL;
-}
-
-static const char *jstr(const json_t *obj, const char *k)
-{
-        return json_string_value(json_object_get(obj, k));
-}
-
-static void copy_utf8(char *dst, size_t dstsz, const char *src)
-{
-        size_t n = strlen(src);
-
-        if (n >= dstsz) {
-                n = dstsz - 1;
-                while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
-                        n--;
-        }
-        memcpy(dst, src, n);
-        dst[n] = '\0';
-}
-
 static enum outcome parse_error(const struct provider_resp *resp,
                                 struct provider_err *err)
 {
-        const struct rule *r;
+        const struct adapt_rule *r;
         const char *msg;
-        char buf[1024];
         json_t *root;
 
-        root = json_loadb(resp->body ? resp->body : "", resp->body_len, 0,
-                          NULL);
-        msg = jstr(root, "message");
-        r = rules_match(json_is_object(root) ? rules : nonjson_rules, msg,
-                        resp->status);
-        provider_classify_generic(resp, err);
-        if (r)
-                err->outcome = r->outcome;
-        if (json_is_object(root)) {
-                snprintf(buf, sizeof(buf), "%ld: %s", resp->status,
-                         msg ? msg : "(no message)");
-                copy_utf8(err->errstr, sizeof(err->errstr), buf);
-        }
+        root = adapt_body_json(resp);
+        msg = adapt_jstr(root, "message");
+        if (json_is_object(root))
+                r = adapt_rules_match(rules, resp->status, adapt_match_msg,
+                                      msg);
+        else
+                r = adapt_nonjson_rule(resp->status);
+        adapt_classify(resp, r, err);
+        if (json_is_object(root))
+                adapt_errstr(err, NULL, "%ld: %s", resp->status,
+                             msg ? msg : "(no message)");
         if (err->retry_after_ms < 0)
                 err->retry_after_ms = provider_parse_try_again(msg);
         json_decref(root);
@@ -388,59 +225,20 @@ static enum outcome parse_error(const struct provider_resp *resp,
 
 static const char *block_text(const json_t *b)
 {
-        const char *type = jstr(b, "type");
+        const char *type = adapt_jstr(b, "type");
 
-        return type && !strcmp(type, "text") ? jstr(b, "text") : NULL;
+        return type && !strcmp(type, "text") ? adapt_jstr(b, "text") : NULL;
 }
 
 /** message.content as a new string: a string, or its text blocks
  *  joined.  @returns NULL if it is neither. */
 static char *content_text(const json_t *content)
 {
-        size_t i, n, len = 0;
-        const json_t *b;
-        const char *t;
-        char *out;
-
         if (json_is_string(content))
                 return xstrdup(json_string_value(content));
         if (!json_is_array(content))
                 return NULL;
-        json_array_foreach(content, i, b) {
-                t = block_text(b);
-                len += t ? strlen(t) : 0;
-        }
-        out = xmalloc(len + 1);
-        len = 0;
-        json_array_foreach(content, i, b) {
-                t = block_text(b);
-                if (!t)
-                        continue;
-                n = strlen(t);
-                memcpy(out + len, t, n);
-                len += n;
-        }
-        out[len] = '\0';
-        return out;
-}
-
-static int64_t usage_tokens(const json_t *units, const char *k)
-{
-        const json_t *v = json_object_get(units, k);
-
-        return json_is_number(v) ? (int64_t)json_number_value(v) : -1;
-}
-
-static char *usage_dump(const json_t *usage)
-{
-        char *s;
-
-        if (!json_is_object(usage))
-                return NULL;
-        s = json_dumps(usage, JSON_COMPACT);
-        if (!s)
-                fatal("out of memory serialising JSON");
-        return s;
+        return adapt_join_text(content, block_text);
 }
 
 static enum outcome parse_reply(const json_t *root,
@@ -453,33 +251,28 @@ static enum outcome parse_reply(const json_t *root,
 
         text = content_text(
                 json_object_get(json_object_get(root, "message"), "content"));
-        if (!text) {
-                snprintf(err->errstr, sizeof(err->errstr),
-                         "200: no message content in the response");
-                err->outcome = OUTCOME_RETRY_LATER;
-                return err->outcome;
-        }
+        if (!text)
+                return adapt_fail(err, OUTCOME_RETRY_LATER,
+                                  "200: no message content in the response");
         res->text = text;
-        res->finish_reason = xstrdup(jstr(root, "finish_reason"));
-        res->input_tokens = usage_tokens(billed, "input_tokens");
-        res->output_tokens = usage_tokens(billed, "output_tokens");
-        res->usage_json = usage_dump(usage);
+        res->finish_reason = xstrdup(adapt_jstr(root, "finish_reason"));
+        res->input_tokens = adapt_jint(billed, "input_tokens");
+        res->output_tokens = adapt_jint(billed, "output_tokens");
+        if (json_is_object(usage))
+                res->usage_json = adapt_jdump(usage, JSON_COMPACT);
         err->outcome = OUTCOME_SUCCESS;
         return err->outcome;
 }
 
-static enum outcome parse_ok(const struct provider_resp *resp,
+static enum outcome parse_ok(const Genq__V1__Job *job,
+                             const struct provider_resp *resp,
                              struct provider_result *res,
-                             struct provider_err *err)
+                             struct provider_err *err, adapt_error_fn *error)
 {
-        json_t *root = NULL;
+        json_t *root = adapt_ok_json(resp);
 
-        if (!resp->truncated && resp->body)
-                root = json_loadb(resp->body, resp->body_len, 0, NULL);
-        if (!json_is_object(root)) {
-                json_decref(root);
+        if (!root)
                 return provider_classify_generic(resp, err);
-        }
         parse_reply(root, res, err);
         json_decref(root);
         return err->outcome;
@@ -491,15 +284,7 @@ static enum outcome parse(const struct provider_cfg *p,
                           struct provider_result *res,
                           struct provider_err *err)
 {
-        err->outcome = OUTCOME_SUCCESS;
-        err->http_status = resp->status;
-        err->retry_after_ms = resp->retry_after_ms;
-        err->errstr[0] = '\0';
-        if (resp->transport_err || resp->status == 0)
-                return provider_classify_generic(resp, err);
-        if (resp->status >= 200 && resp->status < 300)
-                return parse_ok(resp, res, err);
-        return parse_error(resp, err);
+        return adapt_parse(job, resp, res, err, parse_ok, parse_error);
 }
 
 const struct provider_ops provider_cohere_ops = {

@@ -46,6 +46,7 @@
 
 #include <jansson.h>
 
+#include "adapt.h"
 #include "xmem.h"
 
 #define GENERATE_SUFFIX ":generateContent"
@@ -55,12 +56,6 @@
 /*
  * Building the request.
  */
-
-static void jset(json_t *obj, const char *k, json_t *v)
-{
-        if (!v || json_object_set_new(obj, k, v) == -1)
-                fatal("out of memory building JSON");
-}
 
 static void jappend(json_t *arr, json_t *v)
 {
@@ -76,33 +71,8 @@ static json_t *text_part(const char *s)
         if (!t)
                 return NULL;
         part = json_object();
-        jset(part, "text", t);
+        adapt_jset(part, "text", t);
         return part;
-}
-
-/** Append \p s percent-encoded (RFC 3986 unreserved kept, and '/' if
- *  \p keep_slash) at \p *pos of \p buf. @returns -1 if it does not fit. */
-static int url_put(char *buf, size_t size, size_t *pos, const char *s,
-                   int keep_slash)
-{
-        static const char hex[] = "0123456789ABCDEF";
-        unsigned char c;
-
-        for (; *s; s++) {
-                c = (unsigned char)*s;
-                if (*pos + 4 > size)
-                        return -1;
-                if (isalnum(c) || strchr("-._~", c) ||
-                    (keep_slash && c == '/')) {
-                        buf[(*pos)++] = (char)c;
-                        continue;
-                }
-                buf[(*pos)++] = '%';
-                buf[(*pos)++] = hex[c >> 4];
-                buf[(*pos)++] = hex[c & 15];
-        }
-        buf[*pos] = '\0';
-        return 0;
 }
 
 /** Append \p s as is at \p *pos. @returns -1 if it does not fit. */
@@ -126,37 +96,34 @@ static const char *model_prefix(const char *model)
         return "models/";
 }
 
+/** <base>/models/<model>:generateContent?key=<key>, the model and the key
+ *  percent-encoded; a URL that does not fit is wiped (it may hold the
+ *  key). */
 static int build_url(const struct provider_cfg *p, const char *model,
                      const char *key, struct provider_req *req,
                      char *errstr, size_t errstr_size)
 {
-        size_t n, pos;
-        int r;
+        char *url = req->url;
+        size_t pos, size = sizeof(req->url);
 
-        if (!p->base_url || !*p->base_url) {
-                snprintf(errstr, errstr_size, "provider %s has no base_url",
-                         p->name);
-                return -1;
-        }
-        n = strlen(p->base_url);
-        while (n > 0 && p->base_url[n - 1] == '/')
-                n--;
-        r = snprintf(req->url, sizeof(req->url), "%.*s/%s", (int)n,
-                     p->base_url, model_prefix(model));
-        pos = r < 0 ? sizeof(req->url) : (size_t)r;
-        if (pos >= sizeof(req->url) ||
-            url_put(req->url, sizeof(req->url), &pos, model, 1) == -1 ||
-            url_raw(req->url, sizeof(req->url), &pos, GENERATE_SUFFIX) ==
-                    -1 ||
+        if (adapt_url(req, p, "URL", errstr, errstr_size, "/",
+                      model_prefix(model), NULL) == -1)
+                goto err_wipe;
+        pos = strlen(url);
+        if (adapt_pct_encode(url, size, &pos, model, 1) == -1 ||
+            url_raw(url, size, &pos, GENERATE_SUFFIX) == -1 ||
             (key && *key &&
-             (url_raw(req->url, sizeof(req->url), &pos, "?key=") == -1 ||
-              url_put(req->url, sizeof(req->url), &pos, key, 0) == -1))) {
-                explicit_bzero(req->url, sizeof(req->url));
+             (url_raw(url, size, &pos, "?key=") == -1 ||
+              adapt_pct_encode(url, size, &pos, key, 0) == -1))) {
                 snprintf(errstr, errstr_size, "provider %s: URL too long",
                          p->name);
-                return -1;
+                goto err_wipe;
         }
         return 0;
+
+err_wipe:
+        explicit_bzero(req->url, sizeof(req->url));
+        return -1;
 }
 
 /** Where a job role goes: systemInstruction (NULL) or a content role. */
@@ -194,9 +161,9 @@ static int add_message(json_t *contents, json_t *sys, const char *api,
         parts = json_array();
         if (!c || !parts)
                 fatal("out of memory building JSON");
-        jset(c, "role", json_string(api));
+        adapt_jset(c, "role", json_string(api));
         jappend(parts, part);
-        jset(c, "parts", parts);
+        adapt_jset(c, "parts", parts);
         jappend(contents, c);
         return 0;
 }
@@ -231,11 +198,11 @@ static int add_messages(json_t *body, const Genq__V1__ChatRequest *chat,
                          "no user or assistant message to send");
                 goto err_free;
         }
-        jset(body, "contents", contents);
+        adapt_jset(body, "contents", contents);
         if (json_array_size(sys)) {
                 si = json_object();
-                jset(si, "parts", sys);
-                jset(body, "systemInstruction", si);
+                adapt_jset(si, "parts", sys);
+                adapt_jset(body, "systemInstruction", si);
         } else {
                 json_decref(sys);
         }
@@ -257,49 +224,14 @@ static void add_generation_config(json_t *body,
                 fatal("out of memory building JSON");
         if (chat->temperature_opt_case ==
             GENQ__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE)
-                jset(gc, "temperature", json_real(chat->temperature));
+                adapt_jset(gc, "temperature", json_real(chat->temperature));
         if (chat->max_tokens > 0)
-                jset(gc, "maxOutputTokens", json_integer(chat->max_tokens));
+                adapt_jset(gc, "maxOutputTokens",
+                           json_integer(chat->max_tokens));
         if (json_object_size(gc))
-                jset(body, "generationConfig", gc);
+                adapt_jset(body, "generationConfig", gc);
         else
                 json_decref(gc);
-}
-
-/** Like json_object_update_missing(), recursing into nested objects. */
-static void merge_missing(json_t *dst, json_t *src)
-{
-        const char *k;
-        json_t *v, *have;
-
-        json_object_foreach(src, k, v) {
-                have = json_object_get(dst, k);
-                if (!have)
-                        jset(dst, k, json_incref(v));
-                else if (json_is_object(have) && json_is_object(v))
-                        merge_missing(have, v);
-        }
-}
-
-static int merge_extra(const struct provider_cfg *p, json_t *body,
-                       char *errstr, size_t errstr_size)
-{
-        json_error_t jerr;
-        json_t *extra;
-
-        if (!p->extra_body || !*p->extra_body)
-                return 0;
-        extra = json_loads(p->extra_body, 0, &jerr);
-        if (!json_is_object(extra)) {
-                snprintf(errstr, errstr_size,
-                         "provider %s: extra_body is not a JSON object: %s",
-                         p->name, extra ? "wrong type" : jerr.text);
-                json_decref(extra);
-                return -1;
-        }
-        merge_missing(body, extra);
-        json_decref(extra);
-        return 0;
 }
 
 static json_t *build_body(const struct provider_cfg *p,
@@ -313,7 +245,8 @@ static json_t *build_body(const struct provider_cfg *p,
         if (add_messages(body, chat, errstr, errstr_size) == -1)
                 goto err_free_body;
         add_generation_config(body, chat);
-        if (merge_extra(p, body, errstr, errstr_size) == -1)
+        if (adapt_merge_obj(p, "extra_body", p->extra_body, body,
+                            ADAPT_MERGE_DEEP, errstr, errstr_size) == -1)
                 goto err_free_body;
         return body;
 
@@ -326,23 +259,16 @@ static int build(const struct provider_cfg *p, const char *key,
                  const Genq__V1__Job *job, const struct provider_input *in,
                  struct provider_req *req, char *errstr, size_t errstr_size)
 {
+        const Genq__V1__ChatRequest *chat;
         const char *model;
         json_t *body;
 
         memset(req, 0, sizeof(*req));
-        if (job->payload_case != GENQ__V1__JOB__PAYLOAD_CHAT || !job->chat) {
-                snprintf(errstr, errstr_size, "not a chat job");
+        chat = adapt_chat_job(job, errstr, errstr_size);
+        model = chat ? adapt_model(p, chat->model, errstr, errstr_size) : NULL;
+        if (!model)
                 return -1;
-        }
-        model = *job->chat->model ? job->chat->model : p->model;
-        if (!model || !*model) {
-                snprintf(errstr, errstr_size,
-                         "no model: the job names none and provider %s "
-                         "has no default",
-                         p->name);
-                return -1;
-        }
-        body = build_body(p, job->chat, errstr, errstr_size);
+        body = build_body(p, chat, errstr, errstr_size);
         if (!body)
                 return -1;
         if (build_url(p, model, key, req, errstr, errstr_size) == -1)
@@ -350,10 +276,7 @@ static int build(const struct provider_cfg *p, const char *key,
         provider_req_header(req, "Content-Type: application/json");
         provider_req_header(req, "Accept: application/json");
         req->method = "POST";
-        req->body = json_dumps(body, DUMP_FLAGS);
-        if (!req->body)
-                fatal("out of memory serialising JSON");
-        req->body_len = strlen(req->body);
+        adapt_req_json(req, body, DUMP_FLAGS);
         json_decref(body);
         return 0;
 
@@ -375,19 +298,12 @@ struct errbody {
 };
 
 enum marker {
-        M_END = 0, /**< table terminator */
-        M_ANY,     /**< status alone decides */
-        M_STATUS,  /**< error.status equals one of val */
+        M_END = ADAPT_M_END,    /**< table terminator */
+        M_ANY = ADAPT_M_ANY,    /**< status alone decides */
+        M_STATUS = ADAPT_M_OWN, /**< error.status equals one of val */
         M_MSG,     /**< error.message contains one of val (any case) */
         M_REASON,  /**< a details[].reason equals one of val */
         M_QUOTA,   /**< a QuotaFailure violation's quotaId contains val */
-};
-
-struct rule {
-        long status;          /**< HTTP status, 0 = any */
-        enum marker marker;   /**< what to inspect */
-        const char *val;      /**< '|'-separated alternatives */
-        enum outcome outcome; /**< the class */
 };
 
 #define RETRY OUTCOME_RETRY_LATER
@@ -402,7 +318,7 @@ struct rule {
  * job: fallback_next.  The status-0 rows classify by error.status when the
  * HTTP status is one the table does not list.
  */
-static const struct rule rules[] = {
+static const struct adapt_rule rules[] = {
         {400, M_REASON, "API_KEY_INVALID", KEYDIS},
         {400, M_MSG, "API key not valid|API Key not found", KEYDIS},
         {400, M_MSG, "location is not supported", FALLBACK},
@@ -422,52 +338,15 @@ static const struct rule rules[] = {
         {0, M_END, NULL, 0},
 };
 
-/* No JSON body (Google front end or proxy page): status only. */
-static const struct rule nonjson_rules[] = {
+/* No JSON body (Google front end or proxy page): status only.  Unlike
+ * adapt_nonjson_rule(), a 402 page is left to the status (fatal_job). */
+static const struct adapt_rule nonjson_rules[] = {
         {401, M_ANY, NULL, KEYDIS},
         {403, M_ANY, NULL, FALLBACK},
         {404, M_ANY, NULL, FALLBACK},
         {429, M_ANY, NULL, RETRY},
         {0, M_END, NULL, 0},
 };
-
-static const char *jstr(const json_t *obj, const char *k)
-{
-        return json_string_value(json_object_get(obj, k));
-}
-
-static int alt_any(const char *alts, const char *s,
-                   int (*test)(const char *alt, size_t n, const char *s))
-{
-        size_t n;
-
-        if (!s)
-                return 0;
-        for (;;) {
-                n = strcspn(alts, "|");
-                if (test(alts, n, s))
-                        return 1;
-                if (!alts[n])
-                        return 0;
-                alts += n + 1;
-        }
-}
-
-static int t_equal(const char *alt, size_t n, const char *s)
-{
-        return strlen(s) == n && !strncmp(alt, s, n);
-}
-
-static int t_contains(const char *alt, size_t n, const char *s)
-{
-        char needle[64];
-
-        if (n >= sizeof(needle))
-                return 0;
-        memcpy(needle, alt, n);
-        needle[n] = '\0';
-        return strcasestr(s, needle) != NULL;
-}
 
 /** The details[] entry whose "@type" ends in \p type, or NULL. */
 static const json_t *detail_of(const json_t *details, const char *type)
@@ -477,7 +356,7 @@ static const json_t *detail_of(const json_t *details, const char *type)
         size_t i, n = strlen(type);
 
         json_array_foreach(details, i, d) {
-                t = jstr(d, "@type");
+                t = adapt_jstr(d, "@type");
                 if (t && strlen(t) >= n && !strcmp(t + strlen(t) - n, type))
                         return d;
         }
@@ -490,7 +369,7 @@ static int reason_match(const char *val, const json_t *details)
         size_t i;
 
         json_array_foreach(details, i, d)
-                if (alt_any(val, jstr(d, "reason"), t_equal))
+                if (adapt_alt_eq(val, adapt_jstr(d, "reason")))
                         return 1;
         return 0;
 }
@@ -502,38 +381,26 @@ static int quota_match(const char *val, const json_t *details)
         size_t i;
 
         json_array_foreach(json_object_get(qf, "violations"), i, v)
-                if (alt_any(val, jstr(v, "quotaId"), t_contains))
+                if (adapt_alt_has(val, adapt_jstr(v, "quotaId")))
                         return 1;
         return 0;
 }
 
-static int marker_match(const struct rule *r, const struct errbody *eb)
+static int marker_match(const struct adapt_rule *r, const void *ctx)
 {
+        const struct errbody *eb = ctx;
+
         switch (r->marker) {
-        case M_END:
-                return 0;
-        case M_ANY:
-                return 1;
         case M_STATUS:
-                return alt_any(r->val, eb->status, t_equal);
+                return adapt_alt_eq(r->val, eb->status);
         case M_MSG:
-                return alt_any(r->val, eb->message, t_contains);
+                return adapt_alt_has(r->val, eb->message);
         case M_REASON:
                 return reason_match(r->val, eb->details);
         case M_QUOTA:
                 return quota_match(r->val, eb->details);
         }
         return 0;
-}
-
-static const struct rule *rules_match(const struct rule *table,
-                                      const struct errbody *eb, long status)
-{
-        for (const struct rule *r = table; r->marker != M_END; r++)
-                if ((!r->status || r->status == status) &&
-                    marker_match(r, eb))
-                        return r;
-        return NULL;
 }
 
 /** Fill \p eb from a parsed body: an object, or an array holding one. */
@@ -547,8 +414,8 @@ static void errbody_read(struct errbody *eb, const json_t *root)
         memset(eb, 0, sizeof(*eb));
         if (!json_is_object(e))
                 return;
-        eb->status = jstr(e, "status");
-        eb->message = jstr(e, "message");
+        eb->status = adapt_jstr(e, "status");
+        eb->message = adapt_jstr(e, "message");
         eb->details = json_object_get(e, "details");
 }
 
@@ -582,78 +449,37 @@ static int64_t retry_delay(const struct errbody *eb)
 {
         const json_t *ri = detail_of(eb->details, "google.rpc.RetryInfo");
 
-        return parse_duration(jstr(ri, "retryDelay"));
+        return parse_duration(adapt_jstr(ri, "retryDelay"));
 }
 
-static void copy_utf8(char *dst, size_t dstsz, const char *src)
-{
-        size_t n = strlen(src);
-
-        if (n >= dstsz) {
-                n = dstsz - 1;
-                while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
-                        n--;
-        }
-        memcpy(dst, src, n);
-        dst[n] = '\0';
-}
-
-/** Where a key may show: a "key=" query echo, a Google key "AIza...". */
-static const char *const key_prefixes[] = {"key=", "AIza"};
-
-/** Replace the token after each key prefix in \p s with "…". */
-static void redact_keys(char *s)
-{
-        static const char ell[] = "\xe2\x80\xa6"; /* U+2026 */
-        static const char tok[] = "abcdefghijklmnopqrstuvwxyz"
-                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_%";
-        size_t n, k;
-        char *p;
-
-        for (k = 0; k < sizeof(key_prefixes) / sizeof(*key_prefixes); k++)
-                for (p = s; (p = strstr(p, key_prefixes[k]));) {
-                        p += strlen(key_prefixes[k]);
-                        n = strspn(p, tok);
-                        if (n < sizeof(ell) - 1)
-                                continue;
-                        memcpy(p, ell, sizeof(ell) - 1);
-                        memmove(p + sizeof(ell) - 1, p + n,
-                                strlen(p + n) + 1);
-                }
-}
-
-/** "<status> <STATUS>: <message>", key-shaped tokens redacted (Gemini
- *  does not echo keys; a proxy in front of it might). */
-static void errbody_errstr(const struct errbody *eb, long status,
-                           struct provider_err *err)
-{
-        char buf[1024];
-
-        snprintf(buf, sizeof(buf), "%ld%s%s: %s", status,
-                 eb->status ? " " : "", eb->status ? eb->status : "",
-                 eb->message ? eb->message : "(no message)");
-        redact_keys(buf);
-        copy_utf8(err->errstr, sizeof(err->errstr), buf);
-}
+/** Where a key may show: a "key=" query echo, a Google key "AIza...".
+ *  Gemini does not echo keys; a proxy in front of it might. */
+static const char *const key_prefixes[] = {"key=", "AIza", NULL};
+static const struct adapt_redact keys = {
+        .prefixes = key_prefixes,
+        .chars = "-_%",
+        .min_len = 3,
+};
 
 static enum outcome parse_error(const struct provider_resp *resp,
                                 struct provider_err *err)
 {
-        const struct rule *r;
         struct errbody eb;
         json_t *root;
         int is_json;
 
-        root = json_loadb(resp->body ? resp->body : "", resp->body_len, 0,
-                          NULL);
+        root = adapt_body_json(resp);
         errbody_read(&eb, root);
         is_json = json_is_object(root) || json_is_array(root);
-        r = rules_match(is_json ? rules : nonjson_rules, &eb, resp->status);
-        provider_classify_generic(resp, err);
-        if (r)
-                err->outcome = r->outcome;
+        adapt_classify(resp,
+                       adapt_rules_match(is_json ? rules : nonjson_rules,
+                                         resp->status, marker_match, &eb),
+                       err);
         if (is_json)
-                errbody_errstr(&eb, resp->status, err);
+                /* "<status> <STATUS>: <message>" */
+                adapt_errstr(err, &keys, "%ld%s%s: %s", resp->status,
+                             eb.status ? " " : "", eb.status ? eb.status : "",
+                             eb.message ? eb.message : "(no message)");
         if (err->retry_after_ms < 0)
                 err->retry_after_ms = retry_delay(&eb);
         json_decref(root);
@@ -673,74 +499,20 @@ static const char *part_text(const json_t *part)
 {
         if (json_is_true(json_object_get(part, "thought")))
                 return NULL;
-        return jstr(part, "text");
-}
-
-/** The non-thought text parts of \p parts joined, as a new string. */
-static char *parts_text(const json_t *parts)
-{
-        size_t i, n, len = 0;
-        const json_t *part;
-        const char *t;
-        char *out;
-
-        json_array_foreach(parts, i, part) {
-                t = part_text(part);
-                len += t ? strlen(t) : 0;
-        }
-        out = xmalloc(len + 1);
-        len = 0;
-        json_array_foreach(parts, i, part) {
-                t = part_text(part);
-                if (!t)
-                        continue;
-                n = strlen(t);
-                memcpy(out + len, t, n);
-                len += n;
-        }
-        out[len] = '\0';
-        return out;
-}
-
-static int64_t usage_tokens(const json_t *usage, const char *k)
-{
-        const json_t *v = json_object_get(usage, k);
-
-        return json_is_number(v) ? (int64_t)json_number_value(v) : -1;
-}
-
-static char *usage_dump(const json_t *usage)
-{
-        char *s;
-
-        if (!json_is_object(usage))
-                return NULL;
-        s = json_dumps(usage, JSON_COMPACT);
-        if (!s)
-                fatal("out of memory serialising JSON");
-        return s;
-}
-
-static enum outcome fail_200(struct provider_err *err, enum outcome o,
-                             const char *what, const char *why)
-{
-        snprintf(err->errstr, sizeof(err->errstr), "200: %s%s%.64s", what,
-                 why ? ": " : "", why ? why : "");
-        err->outcome = o;
-        return o;
+        return adapt_jstr(part, "text");
 }
 
 /** 200 without candidates: a blocked prompt, or a broken answer. */
 static enum outcome parse_no_candidate(const json_t *root,
                                        struct provider_err *err)
 {
-        const char *block = jstr(json_object_get(root, "promptFeedback"),
-                                 "blockReason");
+        const char *block = adapt_jstr(json_object_get(root, "promptFeedback"),
+                                       "blockReason");
 
         if (block)
-                return fail_200(err, OUTCOME_FATAL_JOB, "prompt blocked",
-                                block);
-        return fail_200(err, OUTCOME_RETRY_LATER, "no candidates", NULL);
+                return adapt_fail(err, OUTCOME_FATAL_JOB,
+                                  "200: prompt blocked: %.64s", block);
+        return adapt_fail(err, OUTCOME_RETRY_LATER, "200: no candidates");
 }
 
 static enum outcome parse_candidate(const json_t *root, const json_t *cand,
@@ -748,39 +520,38 @@ static enum outcome parse_candidate(const json_t *root, const json_t *cand,
                                     struct provider_err *err)
 {
         const json_t *usage = json_object_get(root, "usageMetadata");
-        const char *finish = jstr(cand, "finishReason");
+        const char *finish = adapt_jstr(cand, "finishReason");
         char *text;
 
-        text = parts_text(
-                json_object_get(json_object_get(cand, "content"), "parts"));
-        if (!*text && alt_any(blocked_finish, finish, t_equal)) {
+        text = adapt_join_text(
+                json_object_get(json_object_get(cand, "content"), "parts"),
+                part_text);
+        if (!*text && adapt_alt_eq(blocked_finish, finish)) {
                 free(text);
-                return fail_200(err, OUTCOME_FATAL_JOB, "answer blocked",
-                                finish);
+                return adapt_fail(err, OUTCOME_FATAL_JOB,
+                                  "200: answer blocked: %.64s", finish);
         }
         res->text = text;
         res->finish_reason = xstrdup(finish);
-        res->model = xstrdup(jstr(root, "modelVersion"));
-        res->input_tokens = usage_tokens(usage, "promptTokenCount");
-        res->output_tokens = usage_tokens(usage, "candidatesTokenCount");
-        res->usage_json = usage_dump(usage);
+        res->model = xstrdup(adapt_jstr(root, "modelVersion"));
+        res->input_tokens = adapt_jint(usage, "promptTokenCount");
+        res->output_tokens = adapt_jint(usage, "candidatesTokenCount");
+        if (json_is_object(usage))
+                res->usage_json = adapt_jdump(usage, JSON_COMPACT);
         err->outcome = OUTCOME_SUCCESS;
         return err->outcome;
 }
 
-static enum outcome parse_ok(const struct provider_resp *resp,
+static enum outcome parse_ok(const Genq__V1__Job *job,
+                             const struct provider_resp *resp,
                              struct provider_result *res,
-                             struct provider_err *err)
+                             struct provider_err *err, adapt_error_fn *error)
 {
-        json_t *root = NULL;
+        json_t *root = adapt_ok_json(resp);
         const json_t *cand;
 
-        if (!resp->truncated && resp->body)
-                root = json_loadb(resp->body, resp->body_len, 0, NULL);
-        if (!json_is_object(root)) {
-                json_decref(root);
+        if (!root)
                 return provider_classify_generic(resp, err);
-        }
         cand = json_array_get(json_object_get(root, "candidates"), 0);
         if (json_is_object(cand))
                 parse_candidate(root, cand, res, err);
@@ -796,15 +567,7 @@ static enum outcome parse(const struct provider_cfg *p,
                           struct provider_result *res,
                           struct provider_err *err)
 {
-        err->outcome = OUTCOME_SUCCESS;
-        err->http_status = resp->status;
-        err->retry_after_ms = resp->retry_after_ms;
-        err->errstr[0] = '\0';
-        if (resp->transport_err || resp->status == 0)
-                return provider_classify_generic(resp, err);
-        if (resp->status >= 200 && resp->status < 300)
-                return parse_ok(resp, res, err);
-        return parse_error(resp, err);
+        return adapt_parse(job, resp, res, err, parse_ok, parse_error);
 }
 
 const struct provider_ops provider_gemini_ops = {

@@ -29,14 +29,13 @@
  */
 #include "provider.h"
 
-#include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "adapt.h"
 #include "xmem.h"
 
 #define JOB_PATH "/v2/pre-recorded"
@@ -46,73 +45,17 @@
  * Building requests.
  */
 
-static int build_url(const struct provider_cfg *p, const char *id,
-                     struct provider_req *req, char *errstr,
-                     size_t errstr_size)
-{
-        size_t n;
-        int r;
-
-        if (!p->base_url || !*p->base_url) {
-                snprintf(errstr, errstr_size, "provider %s has no base_url",
-                         p->name);
-                return -1;
-        }
-        n = strlen(p->base_url);
-        while (n > 0 && p->base_url[n - 1] == '/')
-                n--;
-        r = snprintf(req->url, sizeof(req->url), "%.*s%s%s%s", (int)n,
-                     p->base_url, JOB_PATH, id ? "/" : "", id ? id : "");
-        if (r < 0 || (size_t)r >= sizeof(req->url)) {
-                snprintf(errstr, errstr_size, "provider %s: base_url too long",
-                         p->name);
-                return -1;
-        }
-        return 0;
-}
-
-static int build_headers(const char *key, int json_body,
-                         struct provider_req *req, char *errstr,
-                         size_t errstr_size)
-{
-        if (key && strpbrk(key, "\r\n")) {
-                snprintf(errstr, errstr_size, "API key contains a newline");
-                return -1;
-        }
-        if (key && *key)
-                provider_req_header(req, "x-gladia-key: %s", key);
-        if (json_body)
-                provider_req_header(req, "Content-Type: application/json");
-        provider_req_header(req, "Accept: application/json");
-        return 0;
-}
-
-static void jset(json_t *obj, const char *k, json_t *v)
-{
-        if (!v || json_object_set_new(obj, k, v) == -1)
-                fatal("out of memory building JSON");
-}
-
-static int merge_extra(const struct provider_cfg *p, json_t *body,
+/** <base>/v2/pre-recorded[/<id>], x-gladia-key and JSON headers (a
+ *  Content-Type on the submit, the request with a body). */
+static int url_headers(const struct provider_cfg *p, const char *key,
+                       const char *id, struct provider_req *req,
                        char *errstr, size_t errstr_size)
 {
-        json_error_t jerr;
-        json_t *extra;
-
-        if (!p->extra_body || !*p->extra_body)
-                return 0;
-        extra = json_loads(p->extra_body, 0, &jerr);
-        if (!json_is_object(extra)) {
-                snprintf(errstr, errstr_size,
-                         "provider %s: extra_body is not a JSON object: %s",
-                         p->name, extra ? "wrong type" : jerr.text);
-                json_decref(extra);
+        if (adapt_url(req, p, "base_url", errstr, errstr_size, JOB_PATH,
+                      id ? "/" : "", id ? id : "", NULL) == -1)
                 return -1;
-        }
-        if (json_object_update_missing(body, extra) == -1)
-                fatal("out of memory building JSON");
-        json_decref(extra);
-        return 0;
+        return adapt_json_headers(req, "x-gladia-key: ", key, !id, errstr,
+                                  errstr_size);
 }
 
 /** {"languages": [lang] or [], "code_switching": false}, or NULL if
@@ -133,8 +76,8 @@ static json_t *language_config(const char *lang)
                 if (json_array_append_new(langs, v) == -1)
                         fatal("out of memory building JSON");
         }
-        jset(cfg, "languages", langs);
-        jset(cfg, "code_switching", json_false());
+        adapt_jset(cfg, "languages", langs);
+        adapt_jset(cfg, "code_switching", json_false());
         return cfg;
 }
 
@@ -154,9 +97,10 @@ static json_t *submit_body(const struct provider_cfg *p,
                 snprintf(errstr, errstr_size, "stt fields are not UTF-8");
                 goto err_free_body;
         }
-        jset(body, "audio_url", url);
-        jset(body, "language_config", lc);
-        if (merge_extra(p, body, errstr, errstr_size) == -1)
+        adapt_jset(body, "audio_url", url);
+        adapt_jset(body, "language_config", lc);
+        if (adapt_merge_obj(p, "extra_body", p->extra_body, body,
+                            ADAPT_MERGE_TOP, errstr, errstr_size) == -1)
                 goto err_free_body;
         return body;
 
@@ -181,14 +125,10 @@ static int build(const struct provider_cfg *p, const char *key,
         body = submit_body(p, job->stt, errstr, errstr_size);
         if (!body)
                 return -1;
-        if (build_url(p, NULL, req, errstr, errstr_size) == -1 ||
-            build_headers(key, 1, req, errstr, errstr_size) == -1)
+        if (url_headers(p, key, NULL, req, errstr, errstr_size) == -1)
                 goto err_free_body;
         req->method = "POST";
-        req->body = json_dumps(body, DUMP_FLAGS);
-        if (!req->body)
-                fatal("out of memory serialising JSON");
-        req->body_len = strlen(req->body);
+        adapt_req_json(req, body, DUMP_FLAGS);
         json_decref(body);
         return 0;
 
@@ -201,12 +141,7 @@ err_free_body:
 /** Job ids go into a URL path: letters, digits, '-' and '_' only. */
 static int id_ok(const char *id)
 {
-        if (!id || !*id || strlen(id) > 200)
-                return 0;
-        for (; *id; id++)
-                if (!isalnum((unsigned char)*id) && *id != '-' && *id != '_')
-                        return 0;
-        return 1;
+        return adapt_id_ok(id, 200, "-_");
 }
 
 static int build_poll(const struct provider_cfg *p, const char *key,
@@ -218,8 +153,7 @@ static int build_poll(const struct provider_cfg *p, const char *key,
                 snprintf(errstr, errstr_size, "bad job id");
                 return -1;
         }
-        if (build_url(p, task_id, req, errstr, errstr_size) == -1 ||
-            build_headers(key, 0, req, errstr, errstr_size) == -1) {
+        if (url_headers(p, key, task_id, req, errstr, errstr_size) == -1) {
                 provider_req_clear(req);
                 return -1;
         }
@@ -231,72 +165,26 @@ static int build_poll(const struct provider_cfg *p, const char *key,
  * Classifying.
  */
 
-/** One row: {status, outcome}; \p poll_only rows apply to polls. */
-struct rule {
-        long status;
-        int poll_only;
-        enum outcome outcome;
+enum marker {
+        M_END = ADAPT_M_END,  /**< table terminator */
+        M_ANY = ADAPT_M_ANY,  /**< status alone decides */
+        M_POLL = ADAPT_M_OWN, /**< the status, on a poll only */
 };
 
-/* Section 9.3 and the Gladia rows of section 12. */
-static const struct rule http_rules[] = {
-        {401, 0, OUTCOME_KEY_DISABLED},
-        {402, 0, OUTCOME_QUOTA_EXHAUSTED},
-        {403, 0, OUTCOME_QUOTA_EXHAUSTED},
-        {404, 1, OUTCOME_FALLBACK_NEXT},
-        {429, 0, OUTCOME_RETRY_LATER},
-        {0, 0, 0},
+/* Section 9.3 and the Gladia rows of section 12.  A body that is not
+ * JSON: adapt_nonjson_rule(). */
+static const struct adapt_rule http_rules[] = {
+        {401, M_ANY, NULL, OUTCOME_KEY_DISABLED},
+        {402, M_ANY, NULL, OUTCOME_QUOTA_EXHAUSTED},
+        {403, M_ANY, NULL, OUTCOME_QUOTA_EXHAUSTED},
+        {404, M_POLL, NULL, OUTCOME_FALLBACK_NEXT},
+        {429, M_ANY, NULL, OUTCOME_RETRY_LATER},
+        {0, M_END, NULL, 0},
 };
 
-/* No JSON body (proxy, CDN, WAF): see provider_openai.c. */
-static const struct rule nonjson_rules[] = {
-        {401, 0, OUTCOME_KEY_DISABLED},
-        {402, 0, OUTCOME_QUOTA_EXHAUSTED},
-        {403, 0, OUTCOME_FALLBACK_NEXT},
-        {404, 0, OUTCOME_FALLBACK_NEXT},
-        {429, 0, OUTCOME_RETRY_LATER},
-        {0, 0, 0},
-};
-
-static const struct rule *rules_match(const struct rule *rules, long status,
-                                      int poll)
+static int is_poll(const struct adapt_rule *r, const void *poll)
 {
-        for (const struct rule *r = rules; r->status; r++)
-                if (r->status == status && (poll || !r->poll_only))
-                        return r;
-        return NULL;
-}
-
-static const char *jstr(const json_t *obj, const char *k)
-{
-        return json_string_value(json_object_get(obj, k));
-}
-
-static void copy_utf8(char *dst, size_t dstsz, const char *src)
-{
-        size_t n = strlen(src);
-
-        if (n >= dstsz) {
-                n = dstsz - 1;
-                while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
-                        n--;
-        }
-        memcpy(dst, src, n);
-        dst[n] = '\0';
-}
-
-static void set_errstr(struct provider_err *err, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static void set_errstr(struct provider_err *err, const char *fmt, ...)
-{
-        char buf[1024];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
-        copy_utf8(err->errstr, sizeof(err->errstr), buf);
+        return *(const int *)poll;
 }
 
 /** "message" as a string, or the first string of a message list. */
@@ -308,37 +196,28 @@ static const char *err_message(const json_t *root)
                 m = json_array_get(m, 0);
         if (json_is_string(m))
                 return json_string_value(m);
-        return jstr(root, "error");
+        return adapt_jstr(root, "error");
 }
 
 static enum outcome parse_error(const struct provider_resp *resp, int poll,
                                 struct provider_err *err)
 {
-        const struct rule *r;
         const char *msg;
         json_t *root;
 
-        root = json_loadb(resp->body ? resp->body : "", resp->body_len, 0,
-                          NULL);
-        r = rules_match(json_is_object(root) ? http_rules : nonjson_rules,
-                        resp->status, poll);
-        provider_classify_generic(resp, err);
-        if (r)
-                err->outcome = r->outcome;
+        root = adapt_body_json(resp);
+        adapt_classify(resp,
+                       json_is_object(root)
+                               ? adapt_rules_match(http_rules, resp->status,
+                                                   is_poll, &poll)
+                               : adapt_nonjson_rule(resp->status),
+                       err);
         msg = err_message(root);
         if (json_is_object(root))
-                set_errstr(err, "%ld: %s", resp->status,
-                           msg ? msg : "(no message)");
+                adapt_errstr(err, NULL, "%ld: %s", resp->status,
+                             msg ? msg : "(no message)");
         json_decref(root);
         return err->outcome;
-}
-
-static void begin(const struct provider_resp *resp, struct provider_err *err)
-{
-        err->outcome = OUTCOME_SUCCESS;
-        err->http_status = resp->status;
-        err->retry_after_ms = resp->retry_after_ms;
-        err->errstr[0] = '\0';
 }
 
 static enum outcome finish(struct provider_err *err, enum outcome o)
@@ -353,9 +232,10 @@ static enum outcome job_failed(const json_t *root, struct provider_err *err)
         const json_t *code = json_object_get(root, "error_code");
         json_int_t c = json_is_integer(code) ? json_integer_value(code) : 0;
 
-        set_errstr(err, "job error, error_code %" JSON_INTEGER_FORMAT, c);
-        return finish(err, c >= 400 && c < 500 ? OUTCOME_FATAL_JOB
-                                                : OUTCOME_FALLBACK_NEXT);
+        return adapt_fail(err,
+                          c >= 400 && c < 500 ? OUTCOME_FATAL_JOB
+                                              : OUTCOME_FALLBACK_NEXT,
+                          "job error, error_code %" JSON_INTEGER_FORMAT, c);
 }
 
 static double duration(const json_t *root)
@@ -376,12 +256,11 @@ static enum outcome job_done(const json_t *root, struct provider_result *res,
 {
         const json_t *tr = json_object_get(json_object_get(root, "result"),
                                            "transcription");
-        const char *text = jstr(tr, "full_transcript");
+        const char *text = adapt_jstr(tr, "full_transcript");
 
-        if (!text) {
-                set_errstr(err, "job done without a transcript");
-                return finish(err, OUTCOME_FALLBACK_NEXT);
-        }
+        if (!text)
+                return adapt_fail(err, OUTCOME_FALLBACK_NEXT,
+                                  "job done without a transcript");
         res->text = xstrdup(text);
         res->units = duration(root);
         res->unit = "second";
@@ -391,7 +270,7 @@ static enum outcome job_done(const json_t *root, struct provider_result *res,
 static enum outcome read_job(const json_t *root, struct provider_result *res,
                              struct provider_err *err)
 {
-        const char *status = jstr(root, "status");
+        const char *status = adapt_jstr(root, "status");
 
         if (!status)
                 status = "(none)";
@@ -401,21 +280,8 @@ static enum outcome read_job(const json_t *root, struct provider_result *res,
                 return job_done(root, res, err);
         if (!strcmp(status, "error"))
                 return job_failed(root, err);
-        set_errstr(err, "unknown job status \"%s\"", status);
-        return finish(err, OUTCOME_FALLBACK_NEXT);
-}
-
-static json_t *load_ok(const struct provider_resp *resp)
-{
-        json_t *root = NULL;
-
-        if (!resp->truncated && resp->body)
-                root = json_loadb(resp->body, resp->body_len, 0, NULL);
-        if (!json_is_object(root)) {
-                json_decref(root);
-                return NULL;
-        }
-        return root;
+        return adapt_fail(err, OUTCOME_FALLBACK_NEXT,
+                          "unknown job status \"%s\"", status);
 }
 
 static enum outcome parse_any(const struct provider_resp *resp, int poll,
@@ -425,21 +291,21 @@ static enum outcome parse_any(const struct provider_resp *resp, int poll,
         enum outcome o = OUTCOME_SUCCESS;
         json_t *root;
 
-        begin(resp, err);
+        adapt_err_init(resp, err);
         if (resp->transport_err || resp->status == 0)
                 return provider_classify_generic(resp, err);
         if (resp->status < 200 || resp->status >= 300)
                 return parse_error(resp, poll, err);
-        root = load_ok(resp);
+        root = adapt_ok_json(resp);
         if (!root)
                 return provider_classify_generic(resp, err);
         if (poll) {
                 o = read_job(root, res, err);
-        } else if (id_ok(jstr(root, "id"))) {
-                res->task_id = xstrdup(jstr(root, "id"));
+        } else if (id_ok(adapt_jstr(root, "id"))) {
+                res->task_id = xstrdup(adapt_jstr(root, "id"));
         } else {
-                set_errstr(err, "%ld: no job id", resp->status);
-                o = finish(err, OUTCOME_RETRY_LATER);
+                o = adapt_fail(err, OUTCOME_RETRY_LATER, "%ld: no job id",
+                               resp->status);
         }
         json_decref(root);
         return o;

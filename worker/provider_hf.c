@@ -27,7 +27,6 @@
  */
 #include "provider.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +34,7 @@
 
 #include <jansson.h>
 
+#include "adapt.h"
 #include "xmem.h"
 
 /** Longest audio Whisper takes as raw bytes (reference 9.4). */
@@ -44,20 +44,6 @@
  * Shared request helpers.
  */
 
-/** Length of a repository name segment ([A-Za-z0-9][A-Za-z0-9._-]*)
- *  at \p s. */
-static size_t segment_len(const char *s)
-{
-        size_t n = 0;
-
-        if (!isalnum((unsigned char)s[0]))
-                return 0; /* never "." or "..": the name goes in a path */
-        while (isalnum((unsigned char)s[n]) || s[n] == '.' || s[n] == '_' ||
-               s[n] == '-')
-                n++;
-        return n;
-}
-
 /** 2: "owner/name", 1: "name", 0: not a repository id. */
 static int repo_shape(const char *m)
 {
@@ -65,13 +51,13 @@ static int repo_shape(const char *m)
 
         if (!m || !*m)
                 return 0;
-        a = segment_len(m);
+        a = adapt_segment_len(m);
         if (!a)
                 return 0;
         if (!m[a])
                 return 1;
-        if (m[a] != '/' || !segment_len(m + a + 1) ||
-            m[a + 1 + segment_len(m + a + 1)])
+        if (m[a] != '/' || !adapt_segment_len(m + a + 1) ||
+            m[a + 1 + adapt_segment_len(m + a + 1)])
                 return 0;
         return 2;
 }
@@ -90,60 +76,23 @@ static const char *model_of(const struct provider_cfg *p, const char *hint,
         return NULL;
 }
 
-static int build_url(const struct provider_cfg *p, const char *model,
-                     struct provider_req *req, char *errstr,
-                     size_t errstr_size)
-{
-        size_t n;
-        int r;
-
-        if (!p->base_url || !*p->base_url) {
-                snprintf(errstr, errstr_size, "provider %s has no base_url",
-                         p->name);
-                return -1;
-        }
-        n = strlen(p->base_url);
-        while (n > 0 && p->base_url[n - 1] == '/')
-                n--;
-        r = snprintf(req->url, sizeof(req->url), "%.*s/models/%s", (int)n,
-                     p->base_url, model);
-        if (r < 0 || (size_t)r >= sizeof(req->url)) {
-                snprintf(errstr, errstr_size, "provider %s: URL too long",
-                         p->name);
-                return -1;
-        }
-        return 0;
-}
-
 /** URL, method and auth; the caller adds Content-Type and the body. */
 static int build_common(const struct provider_cfg *p, const char *key,
                         const char *model, struct provider_req *req,
                         char *errstr, size_t errstr_size)
 {
-        if (key && strpbrk(key, "\r\n")) {
-                snprintf(errstr, errstr_size, "API key contains a newline");
-                return -1;
-        }
-        if (build_url(p, model, req, errstr, errstr_size) == -1)
+        if (adapt_auth(req, "Authorization: Bearer ", key, errstr,
+                       errstr_size) == -1 ||
+            adapt_url(req, p, "URL", errstr, errstr_size, "/models/", model,
+                      NULL) == -1)
                 return -1;
         req->method = "POST";
-        if (key && *key)
-                provider_req_header(req, "Authorization: Bearer %s", key);
         return 0;
-}
-
-static void jset(json_t *obj, const char *k, json_t *v)
-{
-        if (!v || json_object_set_new(obj, k, v) == -1)
-                fatal("out of memory building JSON");
 }
 
 static void set_json_body(struct provider_req *req, json_t *body)
 {
-        req->body = json_dumps(body, JSON_COMPACT);
-        if (!req->body)
-                fatal("out of memory serialising JSON");
-        req->body_len = strlen(req->body);
+        adapt_req_json(req, body, JSON_COMPACT);
         provider_req_header(req, "Content-Type: application/json");
 }
 
@@ -161,11 +110,11 @@ static json_t *image_params(const Genq__V1__ImageRequest *im)
         if (!params)
                 fatal("out of memory building JSON");
         if (*im->negative_prompt)
-                jset(params, "negative_prompt",
-                     json_string(im->negative_prompt));
+                adapt_jset(params, "negative_prompt",
+                           json_string(im->negative_prompt));
         if (sscanf(im->size, "%ux%u%c", &w, &h, &tail) == 2 && w && h) {
-                jset(params, "width", json_integer(w));
-                jset(params, "height", json_integer(h));
+                adapt_jset(params, "width", json_integer(w));
+                adapt_jset(params, "height", json_integer(h));
         }
         return params;
 }
@@ -242,10 +191,10 @@ static int image_build(const struct provider_cfg *p, const char *key,
         body = json_object();
         if (!body)
                 fatal("out of memory building JSON");
-        jset(body, "inputs", prompt);
+        adapt_jset(body, "inputs", prompt);
         params = image_params(im);
         if (json_object_size(params))
-                jset(body, "parameters", params);
+                adapt_jset(body, "parameters", params);
         else
                 json_decref(params);
         if (merge_extra(p, body, errstr, errstr_size) == -1 ||
@@ -262,40 +211,6 @@ static int image_build(const struct provider_cfg *p, const char *key,
 /*
  * hf_whisper request.
  */
-
-static uint32_t le32(const uint8_t *b)
-{
-        return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-               (uint32_t)b[3] << 24;
-}
-
-/** Seconds of audio in a RIFF/WAVE buffer (data bytes / byte rate), or -1
- *  if it is not one. */
-static double wav_seconds(const uint8_t *b, size_t len)
-{
-        uint32_t byte_rate = 0, sz;
-        size_t off = 12;
-
-        if (len < 12 || memcmp(b, "RIFF", 4) || memcmp(b + 8, "WAVE", 4))
-                return -1;
-        while (off + 8 <= len) {
-                sz = le32(b + off + 4);
-                if (!memcmp(b + off, "fmt ", 4) && sz >= 16 &&
-                    off + 8 + 16 <= len)
-                        byte_rate = le32(b + off + 8 + 8);
-                if (!memcmp(b + off, "data", 4)) {
-                        if (!byte_rate)
-                                return -1;
-                        if (sz > len - off - 8) /* streamed or cut */
-                                sz = (uint32_t)(len - off - 8);
-                        return (double)sz / byte_rate;
-                }
-                if (sz > len - off - 8)
-                        return -1;
-                off += 8 + (size_t)sz + (sz & 1);
-        }
-        return -1;
-}
 
 /** Audio types by their first bytes, for inputs served as octet-stream. */
 static const struct {
@@ -399,8 +314,7 @@ static int whisper_build(const struct provider_cfg *p, const char *key,
                 provider_req_clear(req);
                 return -1;
         }
-        if (wav_seconds((const uint8_t *)in->data, in->len) >
-            RAW_MAX_SECONDS)
+        if (adapt_wav_seconds(in->data, in->len) > RAW_MAX_SECONDS)
                 long_audio_body(in, req);
         else
                 raw_audio_body(in, req);
@@ -412,16 +326,9 @@ static int whisper_build(const struct provider_cfg *p, const char *key,
  */
 
 enum marker {
-        M_END = 0, /**< table terminator */
-        M_ANY,     /**< status alone decides */
-        M_MSG,     /**< error text contains one of val (any case) */
-};
-
-struct rule {
-        long status;        /**< HTTP status, 0 = any */
-        enum marker marker;
-        const char *val;    /**< '|'-separated alternatives */
-        enum outcome outcome;
+        M_END = ADAPT_M_END, /**< table terminator */
+        M_ANY = ADAPT_M_ANY, /**< status alone decides */
+        M_MSG = ADAPT_M_OWN, /**< error text contains one of val (any case) */
 };
 
 #define RETRY OUTCOME_RETRY_LATER
@@ -432,8 +339,9 @@ struct rule {
 
 /* Section 9.4 and 12.  403 (a token without the inference permission) and
  * 404 (a model this host does not serve) are not in the reference: they
- * follow the other providers' "bad credential" and "unknown model" rows. */
-static const struct rule rules[] = {
+ * follow the other providers' "bad credential" and "unknown model" rows.
+ * A body that is not JSON: adapt_nonjson_rule(). */
+static const struct adapt_rule rules[] = {
         {503, M_MSG, "is currently loading", RETRY},
         {503, M_ANY, NULL, RETRY},
         {401, M_ANY, NULL, KEYDIS},
@@ -446,46 +354,6 @@ static const struct rule rules[] = {
         {0, M_END, NULL, 0},
 };
 
-static const struct rule nonjson_rules[] = {
-        {401, M_ANY, NULL, KEYDIS},
-        {402, M_ANY, NULL, QUOTA},
-        {403, M_ANY, NULL, FALLBACK},
-        {404, M_ANY, NULL, FALLBACK},
-        {429, M_ANY, NULL, RETRY},
-        {0, M_END, NULL, 0},
-};
-
-static int alt_any(const char *alts, const char *s)
-{
-        char needle[80];
-        size_t n;
-
-        if (!s)
-                return 0;
-        for (;;) {
-                n = strcspn(alts, "|");
-                if (n < sizeof(needle)) {
-                        memcpy(needle, alts, n);
-                        needle[n] = '\0';
-                        if (strcasestr(s, needle))
-                                return 1;
-                }
-                if (!alts[n])
-                        return 0;
-                alts += n + 1;
-        }
-}
-
-static const struct rule *rules_match(const struct rule *tab,
-                                      const char *msg, long status)
-{
-        for (const struct rule *r = tab; r->marker != M_END; r++)
-                if ((!r->status || r->status == status) &&
-                    (r->marker == M_ANY || alt_any(r->val, msg)))
-                        return r;
-        return NULL;
-}
-
 /** "error" as text: the string, or the first string of a list. */
 static const char *error_text(const json_t *root)
 {
@@ -496,71 +364,34 @@ static const char *error_text(const json_t *root)
         return json_string_value(e);
 }
 
-static int token_char(unsigned char c)
-{
-        return isalnum(c) || c == '-' || c == '_' || c >= 0x80;
-}
-
-/** Shorten "hf_xxxxxx..." tokens to "hf_…". */
-static void redact_keys(char *s)
-{
-        static const char ell[] = "\xe2\x80\xa6";
-        size_t i = 0, n;
-
-        while (s[i]) {
-                if ((i && token_char((unsigned char)s[i - 1])) ||
-                    strncmp(s + i, "hf_", 3)) {
-                        i++;
-                        continue;
-                }
-                for (n = 3; token_char((unsigned char)s[i + n]); n++)
-                        ;
-                if (n > 8) {
-                        memcpy(s + i + 3, ell, sizeof(ell) - 1);
-                        memmove(s + i + 3 + sizeof(ell) - 1, s + i + n,
-                                strlen(s + i + n) + 1);
-                        n = 3 + sizeof(ell) - 1;
-                }
-                i += n;
-        }
-}
-
-static void copy_utf8(char *dst, size_t dstsz, const char *src)
-{
-        size_t n = strlen(src);
-
-        if (n >= dstsz) {
-                n = dstsz - 1;
-                while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
-                        n--;
-        }
-        memcpy(dst, src, n);
-        dst[n] = '\0';
-}
+/** "hf_xxxxxx..." tokens shortened to "hf_…". */
+static const char *const key_prefixes[] = {"hf_", NULL};
+static const struct adapt_redact keys = {
+        .prefixes = key_prefixes,
+        .chars = "-_",
+        .token_start = 1,
+        .high_bytes = 1,
+        .min_len = 6,
+};
 
 static enum outcome parse_error(const struct provider_resp *resp,
                                 struct provider_err *err)
 {
         const json_t *est;
-        const struct rule *r;
         const char *msg;
-        char buf[1024];
         json_t *root;
 
-        root = json_loadb(resp->body ? resp->body : "", resp->body_len, 0,
-                          NULL);
+        root = adapt_body_json(resp);
         msg = error_text(root);
-        r = rules_match(json_is_object(root) ? rules : nonjson_rules, msg,
-                        resp->status);
-        provider_classify_generic(resp, err);
-        if (r)
-                err->outcome = r->outcome;
-        if (json_is_object(root)) {
-                snprintf(buf, sizeof(buf), "%ld: %s", resp->status,
-                         msg ? msg : "(no message)");
-                redact_keys(buf);
-                copy_utf8(err->errstr, sizeof(err->errstr), buf);
-        }
+        adapt_classify(resp,
+                       json_is_object(root)
+                               ? adapt_rules_match(rules, resp->status,
+                                                   adapt_match_msg, msg)
+                               : adapt_nonjson_rule(resp->status),
+                       err);
+        if (json_is_object(root))
+                adapt_errstr(err, &keys, "%ld: %s", resp->status,
+                             msg ? msg : "(no message)");
         /* the loading body's own estimate is the better hint */
         est = json_object_get(root, "estimated_time");
         if (json_is_number(est) && json_number_value(est) >= 0 &&
@@ -575,27 +406,24 @@ static enum outcome parse_error(const struct provider_resp *resp,
  * Reading a success.
  */
 
-static void parse_begin(const struct provider_resp *resp,
-                        struct provider_err *err)
+/** hf_image's 2xx answer: the image bytes. */
+static enum outcome image_ok(const Genq__V1__Job *job,
+                             const struct provider_resp *resp,
+                             struct provider_result *res,
+                             struct provider_err *err, adapt_error_fn *error)
 {
-        err->outcome = OUTCOME_SUCCESS;
-        err->http_status = resp->status;
-        err->retry_after_ms = resp->retry_after_ms;
-        err->errstr[0] = '\0';
-}
+        const char *ct = resp->content_type;
 
-static int is_2xx(const struct provider_resp *resp)
-{
-        return !resp->transport_err && resp->status >= 200 &&
-               resp->status < 300;
-}
-
-static enum outcome classify_fail(const struct provider_resp *resp,
-                                  struct provider_err *err)
-{
-        if (resp->transport_err || resp->status == 0 || is_2xx(resp))
+        if (resp->truncated || !resp->body_len || !ct ||
+            strncasecmp(ct, "image/", 6))
                 return provider_classify_generic(resp, err);
-        return parse_error(resp, err);
+        res->data = xmalloc(resp->body_len);
+        memcpy(res->data, resp->body, resp->body_len);
+        res->data_len = resp->body_len;
+        res->content_type = xstrndup(ct, strcspn(ct, "; "));
+        res->units = 1;
+        res->unit = "image";
+        return OUTCOME_SUCCESS;
 }
 
 static enum outcome image_parse(const struct provider_cfg *p,
@@ -604,19 +432,7 @@ static enum outcome image_parse(const struct provider_cfg *p,
                                 struct provider_result *res,
                                 struct provider_err *err)
 {
-        const char *ct = resp->content_type;
-
-        parse_begin(resp, err);
-        if (!is_2xx(resp) || resp->truncated || !resp->body_len || !ct ||
-            strncasecmp(ct, "image/", 6))
-                return classify_fail(resp, err);
-        res->data = xmalloc(resp->body_len);
-        memcpy(res->data, resp->body, resp->body_len);
-        res->data_len = resp->body_len;
-        res->content_type = xstrndup(ct, strcspn(ct, "; "));
-        res->units = 1;
-        res->unit = "image";
-        return OUTCOME_SUCCESS;
+        return adapt_parse(job, resp, res, err, image_ok, parse_error);
 }
 
 /** The latest chunk end timestamp (seconds), or -1. */
@@ -634,21 +450,17 @@ static double chunks_end(const json_t *root)
         return end;
 }
 
-static enum outcome whisper_parse(const struct provider_cfg *p,
-                                  const Genq__V1__Job *job,
-                                  const struct provider_resp *resp,
-                                  struct provider_result *res,
-                                  struct provider_err *err)
+/** hf_whisper's 2xx answer: {"text", "chunks"?}. */
+static enum outcome whisper_ok(const Genq__V1__Job *job,
+                               const struct provider_resp *resp,
+                               struct provider_result *res,
+                               struct provider_err *err, adapt_error_fn *error)
 {
-        json_t *root = NULL;
         const char *text;
+        json_t *root;
 
-        parse_begin(resp, err);
-        if (!is_2xx(resp))
-                return classify_fail(resp, err);
-        if (!resp->truncated && resp->body)
-                root = json_loadb(resp->body, resp->body_len, 0, NULL);
-        text = json_string_value(json_object_get(root, "text"));
+        root = adapt_ok_json(resp);
+        text = adapt_jstr(root, "text");
         if (!text) {
                 json_decref(root);
                 return provider_classify_generic(resp, err);
@@ -658,6 +470,15 @@ static enum outcome whisper_parse(const struct provider_cfg *p,
         res->unit = "second";
         json_decref(root);
         return OUTCOME_SUCCESS;
+}
+
+static enum outcome whisper_parse(const struct provider_cfg *p,
+                                  const Genq__V1__Job *job,
+                                  const struct provider_resp *resp,
+                                  struct provider_result *res,
+                                  struct provider_err *err)
+{
+        return adapt_parse(job, resp, res, err, whisper_ok, parse_error);
 }
 
 const struct provider_ops provider_hf_image_ops = {

@@ -19,7 +19,7 @@
  * classified (code_rules[], section 12 KIE rows) and the status line is
  * ignored.  Only a body without one (a proxy page, a truncated answer, a
  * transport failure) falls back to the status: provider_classify_generic()
- * plus a few status-only rows (401, 402, 403, 404).
+ * plus the shared status-only rows (adapt_nonjson_rule()).
  *
  * MODELS
  *
@@ -51,8 +51,6 @@
  */
 #include "provider.h"
 
-#include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +58,7 @@
 
 #include <jansson.h>
 
+#include "adapt.h"
 #include "xmem.h"
 
 #define CREATE_PATH "/api/v1/jobs/createTask"
@@ -77,24 +76,6 @@
 /*
  * Request plumbing.
  */
-
-/** Set \p k to \p v, taking \p v; fatal on allocation failure. */
-static void jset(json_t *obj, const char *k, json_t *v)
-{
-        if (!v || json_object_set_new(obj, k, v) == -1)
-                fatal("out of memory building JSON");
-}
-
-/** Set \p k to string \p s. @returns -1 if \p s is not valid UTF-8. */
-static int jset_str(json_t *obj, const char *k, const char *s)
-{
-        json_t *v = json_string(s);
-
-        if (!v)
-                return -1;
-        jset(obj, k, v);
-        return 0;
-}
 
 /** A JSON array of the \p n strings \p v, or NULL if one is not UTF-8. */
 static json_t *str_array(char *const *v, size_t n)
@@ -115,73 +96,6 @@ static json_t *str_array(char *const *v, size_t n)
         return arr;
 }
 
-/** "<base without trailing slashes><path><arg>" into req->url. */
-static int set_url(const struct provider_cfg *p, struct provider_req *req,
-                   const char *path, const char *arg, char *errstr,
-                   size_t errstr_size)
-{
-        size_t n;
-        int r;
-
-        if (!p->base_url || !*p->base_url) {
-                snprintf(errstr, errstr_size, "provider %s has no base_url",
-                         p->name);
-                return -1;
-        }
-        n = strlen(p->base_url);
-        while (n > 0 && p->base_url[n - 1] == '/')
-                n--;
-        r = snprintf(req->url, sizeof(req->url), "%.*s%s%s", (int)n,
-                     p->base_url, path, arg);
-        if (r < 0 || (size_t)r >= sizeof(req->url)) {
-                snprintf(errstr, errstr_size, "provider %s: URL too long",
-                         p->name);
-                return -1;
-        }
-        return 0;
-}
-
-/** Authorization (when there is a key), Content-Type (with a body),
- *  Accept. */
-static int set_headers(const char *key, int has_body,
-                       struct provider_req *req, char *errstr,
-                       size_t errstr_size)
-{
-        if (key && strpbrk(key, "\r\n")) {
-                snprintf(errstr, errstr_size, "API key contains a newline");
-                return -1;
-        }
-        if (key && *key)
-                provider_req_header(req, "Authorization: Bearer %s", key);
-        if (has_body)
-                provider_req_header(req, "Content-Type: application/json");
-        provider_req_header(req, "Accept: application/json");
-        return 0;
-}
-
-/** Merge extra_body into \p input; keys the adapter set win. */
-static int merge_extra(const struct provider_cfg *p, json_t *input,
-                       char *errstr, size_t errstr_size)
-{
-        json_error_t jerr;
-        json_t *extra;
-
-        if (!p->extra_body || !*p->extra_body)
-                return 0;
-        extra = json_loads(p->extra_body, 0, &jerr);
-        if (!json_is_object(extra)) {
-                snprintf(errstr, errstr_size,
-                         "provider %s: extra_body is not a JSON object: %s",
-                         p->name, extra ? "wrong type" : jerr.text);
-                json_decref(extra);
-                return -1;
-        }
-        if (json_object_update_missing(input, extra) == -1)
-                fatal("out of memory building JSON");
-        json_decref(extra);
-        return 0;
-}
-
 /**
  * Finish a createTask request: {"model", "input"} to the create URL.
  * @remark takes \p input in every case.
@@ -195,23 +109,24 @@ static int submit_req(const struct provider_cfg *p, const char *key,
 
         if (!body)
                 fatal("out of memory building JSON");
-        if (merge_extra(p, input, errstr, errstr_size) == -1 ||
-            set_url(p, req, CREATE_PATH, "", errstr, errstr_size) == -1 ||
-            set_headers(key, 1, req, errstr, errstr_size) == -1) {
+        /* extra_body joins "input" as defaults; keys the adapter set win */
+        if (adapt_merge_obj(p, "extra_body", p->extra_body, input,
+                            ADAPT_MERGE_TOP, errstr, errstr_size) == -1 ||
+            adapt_url(req, p, "URL", errstr, errstr_size, CREATE_PATH,
+                      NULL) == -1 ||
+            adapt_json_headers(req, "Authorization: Bearer ", key, 1, errstr,
+                               errstr_size) == -1) {
                 json_decref(input);
                 goto err_free_body;
         }
-        if (jset_str(body, "model", model) == -1) {
+        if (adapt_jset_str(body, "model", model) == -1) {
                 snprintf(errstr, errstr_size, "model is not valid UTF-8");
                 json_decref(input);
                 goto err_free_body;
         }
-        jset(body, "input", input);
+        adapt_jset(body, "input", input);
         req->method = "POST";
-        req->body = json_dumps(body, DUMP_FLAGS);
-        if (!req->body)
-                fatal("out of memory serialising JSON");
-        req->body_len = strlen(req->body);
+        adapt_req_json(req, body, DUMP_FLAGS);
         json_decref(body);
         return 0;
 
@@ -221,43 +136,23 @@ err_free_body:
         return -1;
 }
 
-/** Percent-encode everything but RFC 3986 unreserved characters. */
-static int url_escape(const char *s, char *out, size_t outsz)
-{
-        static const char hex[] = "0123456789ABCDEF";
-        size_t o = 0;
-
-        for (; *s; s++) {
-                unsigned char c = (unsigned char)*s;
-
-                if (o + 4 > outsz)
-                        return -1;
-                if (isalnum(c) || strchr("-._~", c)) {
-                        out[o++] = (char)c;
-                        continue;
-                }
-                out[o++] = '%';
-                out[o++] = hex[c >> 4];
-                out[o++] = hex[c & 15];
-        }
-        out[o] = '\0';
-        return 0;
-}
-
 static int build_poll(const struct provider_cfg *p, const char *key,
                       const char *task_id, struct provider_req *req,
                       char *errstr, size_t errstr_size)
 {
         char id[1024];
+        size_t n = 0;
 
         memset(req, 0, sizeof(*req));
         if (!task_id || !*task_id ||
-            url_escape(task_id, id, sizeof(id)) == -1) {
+            adapt_pct_encode(id, sizeof(id), &n, task_id, 0) == -1) {
                 snprintf(errstr, errstr_size, "bad task id");
                 return -1;
         }
-        if (set_url(p, req, RECORD_PATH, id, errstr, errstr_size) == -1 ||
-            set_headers(key, 0, req, errstr, errstr_size) == -1) {
+        if (adapt_url(req, p, "URL", errstr, errstr_size, RECORD_PATH, id,
+                      NULL) == -1 ||
+            adapt_json_headers(req, "Authorization: Bearer ", key, 0, errstr,
+                               errstr_size) == -1) {
                 provider_req_clear(req);
                 return -1;
         }
@@ -354,13 +249,13 @@ static int pro_resolution(const char *size, const char **out)
 /** Optional string member: set only when \p v is non-empty. */
 static int opt_str(json_t *input, const char *k, const char *v)
 {
-        return v && *v ? jset_str(input, k, v) : 0;
+        return v && *v ? adapt_jset_str(input, k, v) : 0;
 }
 
 static int image_common(const Genq__V1__ImageRequest *im, json_t *input,
                         int pro, char *errstr, size_t errstr_size)
 {
-        if (jset_str(input, "prompt", im->prompt) == -1) {
+        if (adapt_jset_str(input, "prompt", im->prompt) == -1) {
                 snprintf(errstr, errstr_size, "prompt is not valid UTF-8");
                 return -1;
         }
@@ -381,7 +276,7 @@ static int image_urls(const Genq__V1__ImageRequest *im, json_t *input,
                          "input image URL is not valid UTF-8");
                 return -1;
         }
-        jset(input, k, arr);
+        adapt_jset(input, k, arr);
         return 0;
 }
 
@@ -574,7 +469,7 @@ static int set_orientation(const Genq__V1__VideoRequest *v, json_t *input,
         for (size_t i = 0; i < sizeof(orientations) / sizeof(orientations[0]);
              i++)
                 if (!strcasecmp(orientations[i].job, v->aspect_ratio))
-                        return jset_str(input, "aspect_ratio",
+                        return adapt_jset_str(input, "aspect_ratio",
                                         orientations[i].kie);
         snprintf(errstr, errstr_size,
                  "aspect ratio \"%.20s\" not offered by Sora 2",
@@ -593,14 +488,14 @@ static int set_n_frames(json_t *input, int secs, const int *allowed,
                 return -1;
         }
         snprintf(s, sizeof(s), "%d", secs);
-        return jset_str(input, "n_frames", s);
+        return adapt_jset_str(input, "n_frames", s);
 }
 
 static void set_pro_size(const Genq__V1__VideoRequest *v, json_t *input)
 {
         for (size_t i = 0; i < sizeof(pro_sizes) / sizeof(pro_sizes[0]); i++)
                 if (!strcasecmp(pro_sizes[i].job, v->quality))
-                        jset_str(input, "size", pro_sizes[i].size);
+                        adapt_jset_str(input, "size", pro_sizes[i].size);
 }
 
 static int set_first_frame(const Genq__V1__VideoRequest *v, json_t *input,
@@ -617,7 +512,7 @@ static int set_first_frame(const Genq__V1__VideoRequest *v, json_t *input,
                          "first_frame_url is not valid UTF-8");
                 return -1;
         }
-        jset(input, "image_urls", arr);
+        adapt_jset(input, "image_urls", arr);
         return 0;
 }
 
@@ -627,19 +522,21 @@ static int set_shots(const Genq__V1__VideoRequest *v, json_t *input,
 {
         json_t *shots = json_array(), *shot;
 
-        jset(input, "shots", shots);
+        adapt_jset(input, "shots", shots);
         for (size_t i = 0; i < v->n_scenes; i++) {
                 shot = json_object();
                 if (!shot || json_array_append_new(shots, shot) == -1)
                         fatal("out of memory building JSON");
                 if (v->scenes[i]->duration_s <= 0 ||
-                    jset_str(shot, "Scene", v->scenes[i]->prompt) == -1 ||
+                    adapt_jset_str(shot, "Scene", v->scenes[i]->prompt) ==
+                            -1 ||
                     !*v->scenes[i]->prompt) {
                         snprintf(errstr, errstr_size,
                                  "scene %zu needs text and a duration", i);
                         return -1;
                 }
-                jset(shot, "duration", json_real(v->scenes[i]->duration_s));
+                adapt_jset(shot, "duration",
+                           json_real(v->scenes[i]->duration_s));
         }
         return 0;
 }
@@ -659,7 +556,7 @@ static int input_storyboard(const Genq__V1__VideoRequest *v, json_t *input,
 static int input_clip(const Genq__V1__VideoRequest *v, int pro,
                       json_t *input, char *errstr, size_t errstr_size)
 {
-        if (!*v->prompt || jset_str(input, "prompt", v->prompt) == -1) {
+        if (!*v->prompt || adapt_jset_str(input, "prompt", v->prompt) == -1) {
                 snprintf(errstr, errstr_size,
                          "video prompt is empty or not UTF-8");
                 return -1;
@@ -670,7 +567,8 @@ static int input_clip(const Genq__V1__VideoRequest *v, int pro,
                          errstr_size) == -1 ||
             set_first_frame(v, input, errstr, errstr_size) == -1)
                 return -1;
-        jset(input, "remove_watermark", json_boolean(v->remove_watermark));
+        adapt_jset(input, "remove_watermark",
+                   json_boolean(v->remove_watermark));
         if (pro)
                 set_pro_size(v, input);
         return 0;
@@ -752,17 +650,12 @@ static long json_code(const json_t *v)
         return -1;
 }
 
-static const char *jstr(const json_t *obj, const char *k)
-{
-        return json_string_value(json_object_get(obj, k));
-}
-
 static void kenv_read(const json_t *root, struct kenv *env)
 {
         env->code = json_code(json_object_get(root, "code"));
-        env->msg = jstr(root, "msg");
+        env->msg = adapt_jstr(root, "msg");
         if (!env->msg)
-                env->msg = jstr(root, "message");
+                env->msg = adapt_jstr(root, "message");
         if (!env->msg)
                 env->msg = "";
         env->data = json_object_get(root, "data");
@@ -786,58 +679,19 @@ static const struct {
         {505, FALLBACK}, /* feature disabled */
 };
 
-/*
- * No envelope (a proxy, CDN or WAF page): only the status is left.  Never
- * disable a key on a 403 page (WAF and region blocks look like that); a
- * 404 page means the URL is wrong here, not that the job is bad.
+/**
+ * No envelope (a proxy, CDN or WAF page): only the status is left,
+ * provider_classify_generic() and the shared status-only rows
+ * (adapt_nonjson_rule(): never disable a key on a 403 page).
  */
-static const struct {
-        long status;
-        enum outcome outcome;
-} nonjson_rules[] = {
-        {401, KEYDIS}, {402, QUOTA}, {403, FALLBACK}, {404, FALLBACK},
-};
-
-/** provider_classify_generic(), then the status-only rows above. */
 static enum outcome classify_bare(const struct provider_resp *resp,
                                   struct provider_err *err)
 {
-        provider_classify_generic(resp, err);
-        for (size_t i = 0;
-             i < sizeof(nonjson_rules) / sizeof(nonjson_rules[0]); i++)
-                if (!resp->transport_err &&
-                    nonjson_rules[i].status == resp->status)
-                        err->outcome = nonjson_rules[i].outcome;
-        return err->outcome;
-}
-
-/** Copy \p src into \p dst, cut at a UTF-8 character boundary. */
-static void copy_utf8(char *dst, size_t dstsz, const char *src)
-{
-        size_t n = strlen(src);
-
-        if (n >= dstsz) {
-                n = dstsz - 1;
-                while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
-                        n--;
-        }
-        memcpy(dst, src, n);
-        dst[n] = '\0';
-}
-
-static void set_errstr(struct provider_err *err, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-/** printf into err->errstr, cut on a UTF-8 boundary. */
-static void set_errstr(struct provider_err *err, const char *fmt, ...)
-{
-        char buf[512];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
-        copy_utf8(err->errstr, sizeof(err->errstr), buf);
+        return adapt_classify(resp,
+                              resp->transport_err
+                                      ? NULL
+                                      : adapt_nonjson_rule(resp->status),
+                              err);
 }
 
 /** A code no row names: by its range, as an HTTP status would be. */
@@ -861,8 +715,8 @@ static enum outcome env_error(const struct kenv *env,
         for (i = 0; i < sizeof(code_rules) / sizeof(code_rules[0]); i++)
                 if (code_rules[i].code == env->code)
                         err->outcome = code_rules[i].outcome;
-        set_errstr(err, "kie %ld: %s", env->code,
-                   *env->msg ? env->msg : "(no message)");
+        adapt_errstr(err, NULL, "kie %ld: %s", env->code,
+                     *env->msg ? env->msg : "(no message)");
         return err->outcome;
 }
 
@@ -873,10 +727,9 @@ static json_t *load_envelope(const struct provider_resp *resp,
 {
         json_t *root = NULL;
 
-        if (!resp->transport_err && resp->status && !resp->truncated &&
-            resp->body)
-                root = json_loadb(resp->body, resp->body_len, 0, NULL);
-        if (json_is_object(root)) {
+        if (!resp->transport_err && resp->status)
+                root = adapt_ok_json(resp);
+        if (root) {
                 kenv_read(root, env);
                 if (env->code >= 0)
                         return root;
@@ -885,20 +738,9 @@ static json_t *load_envelope(const struct provider_resp *resp,
         return NULL;
 }
 
-static void err_init(const struct provider_resp *resp,
-                     struct provider_err *err)
-{
-        err->outcome = OUTCOME_SUCCESS;
-        err->http_status = resp->status;
-        err->retry_after_ms = resp->retry_after_ms;
-        err->errstr[0] = '\0';
-}
-
 static enum outcome malformed(struct provider_err *err, const char *why)
 {
-        set_errstr(err, "kie: %s", why);
-        err->outcome = RETRY;
-        return err->outcome;
+        return adapt_fail(err, RETRY, "kie: %s", why);
 }
 
 /*
@@ -915,14 +757,14 @@ static enum outcome parse(const struct provider_cfg *p,
         struct kenv env;
         json_t *root;
 
-        err_init(resp, err);
+        adapt_err_init(resp, err);
         root = load_envelope(resp, &env);
         if (!root)
                 return classify_bare(resp, err);
         if (env.code != KIE_OK) {
                 env_error(&env, resp, err);
         } else {
-                task = jstr(env.data, "taskId");
+                task = adapt_jstr(env.data, "taskId");
                 if (task && *task)
                         res->task_id = xstrdup(task);
                 else
@@ -941,40 +783,29 @@ static const char *const running_states[] = {"waiting", "queuing",
                                              "generating"};
 
 /** failMsg wording that blames the job (content policy, bad input). */
-static const char *const job_fault_words[] = {
-        "policy",  "violat",       "sensitive", "nsfw",     "moderat",
-        "prohibit", "inappropriate", "unsafe",   "safety",   "invalid",
-        "rejected", "not allowed",
-};
-
-static int blames_job(const char *msg)
-{
-        for (size_t i = 0;
-             i < sizeof(job_fault_words) / sizeof(job_fault_words[0]); i++)
-                if (strcasestr(msg, job_fault_words[i]))
-                        return 1;
-        return 0;
-}
+static const char *const job_fault_words =
+        "policy|violat|sensitive|nsfw|moderat|prohibit|inappropriate|unsafe|"
+        "safety|invalid|rejected|not allowed";
 
 /** state = fail: failCode 4xx or job-blaming failMsg -> fatal_job, else
  *  (5xx, "Internal server error", timeouts) fallback_next. */
 static enum outcome task_failed(const json_t *data, struct provider_err *err)
 {
         const json_t *fc = json_object_get(data, "failCode");
-        const char *msg = jstr(data, "failMsg");
+        const char *msg = adapt_jstr(data, "failMsg");
         long code = json_code(fc);
         char cbuf[24] = "";
+        int blamed;
 
         if (!msg)
                 msg = "";
         if (code >= 0)
                 snprintf(cbuf, sizeof(cbuf), " %ld", code);
-        err->outcome = (code >= 400 && code < 500) || blames_job(msg)
-                               ? FATAL
-                               : FALLBACK;
-        set_errstr(err, "kie task failed%s: %s", cbuf,
-                   *msg ? msg : "(no failMsg)");
-        return err->outcome;
+        blamed = (code >= 400 && code < 500) ||
+                 adapt_alt_has(job_fault_words, msg);
+        return adapt_fail(err, blamed ? FATAL : FALLBACK,
+                          "kie task failed%s: %s", cbuf,
+                          *msg ? msg : "(no failMsg)");
 }
 
 /** A JSON string holding JSON (param, resultJson), decoded; an object
@@ -1024,12 +855,10 @@ static enum outcome task_succeeded(const json_t *data,
                                    struct provider_result *res,
                                    struct provider_err *err)
 {
-        if (add_result_urls(data, res) == -1) {
-                set_errstr(err, "kie task succeeded without resultUrls");
-                err->outcome = FALLBACK;
-                return err->outcome;
-        }
-        res->model = xstrdup(jstr(data, "model"));
+        if (add_result_urls(data, res) == -1)
+                return adapt_fail(err, FALLBACK,
+                                  "kie task succeeded without resultUrls");
+        res->model = xstrdup(adapt_jstr(data, "model"));
         res->provider_cost =
                 credits_str(json_object_get(data, "consumeCredits"));
         err->outcome = OUTCOME_SUCCESS;
@@ -1050,7 +879,7 @@ static enum outcome task_state(const json_t *data,
                                struct provider_result *res,
                                struct provider_err *err)
 {
-        const char *state = jstr(data, "state");
+        const char *state = adapt_jstr(data, "state");
 
         if (!state)
                 return malformed(err, "recordInfo answered no state");
@@ -1064,9 +893,8 @@ static enum outcome task_state(const json_t *data,
                 return task_succeeded(data, res, err);
         if (!strcmp(state, "fail"))
                 return task_failed(data, err);
-        set_errstr(err, "kie: unknown task state \"%.40s\"", state);
-        err->outcome = RETRY;
-        return err->outcome;
+        return adapt_fail(err, RETRY, "kie: unknown task state \"%.40s\"",
+                          state);
 }
 
 static enum outcome poll_common(const struct provider_resp *resp,
@@ -1076,11 +904,11 @@ static enum outcome poll_common(const struct provider_resp *resp,
         struct kenv env;
         json_t *root;
 
-        err_init(resp, err);
+        adapt_err_init(resp, err);
         root = load_envelope(resp, &env);
         if (!root)
                 return classify_bare(resp, err);
-        if (json_is_object(env.data) && jstr(env.data, "state") &&
+        if (json_is_object(env.data) && adapt_jstr(env.data, "state") &&
             (env.code == KIE_OK || env.code == 501))
                 task_state(env.data, res, err);
         else if (env.code == KIE_OK)

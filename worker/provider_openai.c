@@ -26,12 +26,13 @@
  * When the family's table has no row, the OpenAI table is tried (so a
  * vendor-specific code we do not know still gets the shared 401/402/429
  * and billing-message rows), then provider_classify_generic() decides by
- * status.  A non-JSON error body (proxy, CDN or WAF page) has its own
- * short status-only table.  p->name appears only in build() errors; it
- * never picks a table.
+ * status.  A non-JSON error body (proxy, CDN or WAF page) has only the
+ * shared status-only rows (adapt_nonjson_rule()).  p->name appears only
+ * in build() errors; it never picks a table.
  */
 #include "provider.h"
 
+#include <ctype.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@
 
 #include <jansson.h>
 
+#include "adapt.h"
 #include "xmem.h"
 
 #define CHAT_PATH "/chat/completions"
@@ -48,79 +50,6 @@
 /*
  * Building the request.
  */
-
-/** "Name: <prefix><value>" in a new string. */
-static char *header_new(const char *name, const char *prefix,
-                        const char *value)
-{
-        size_t n = strlen(name) + strlen(prefix) + strlen(value) + 3;
-        char *h = xmalloc(n);
-
-        snprintf(h, n, "%s: %s%s", name, prefix, value);
-        return h;
-}
-
-static int build_url(const struct provider_cfg *p, struct provider_req *req,
-                     char *errstr, size_t errstr_size)
-{
-        size_t n;
-        int r;
-
-        if (!p->base_url || !*p->base_url) {
-                snprintf(errstr, errstr_size, "provider %s has no base_url",
-                         p->name);
-                return -1;
-        }
-        n = strlen(p->base_url);
-        while (n > 0 && p->base_url[n - 1] == '/')
-                n--;
-        r = snprintf(req->url, sizeof(req->url), "%.*s%s", (int)n,
-                     p->base_url, CHAT_PATH);
-        if (r < 0 || (size_t)r >= sizeof(req->url)) {
-                snprintf(errstr, errstr_size, "provider %s: base_url too long",
-                         p->name);
-                return -1;
-        }
-        return 0;
-}
-
-/** Headers; no Authorization line when there is no key (local servers). */
-static int build_headers(const char *key, struct provider_req *req,
-                         char *errstr, size_t errstr_size)
-{
-        char **h;
-        int i = 0;
-
-        if (key && strpbrk(key, "\r\n")) {
-                snprintf(errstr, errstr_size, "API key contains a newline");
-                return -1;
-        }
-        h = xcalloc(4, sizeof(*h));
-        if (key && *key)
-                h[i++] = header_new("Authorization", "Bearer ", key);
-        h[i++] = xstrdup("Content-Type: application/json");
-        h[i++] = xstrdup("Accept: application/json");
-        req->headers = h;
-        return 0;
-}
-
-/** Set \p k to \p v, taking \p v; fatal on allocation failure. */
-static void jset(json_t *obj, const char *k, json_t *v)
-{
-        if (!v || json_object_set_new(obj, k, v) == -1)
-                fatal("out of memory building JSON");
-}
-
-/** Set \p k to string \p s. @returns -1 if \p s is not valid UTF-8. */
-static int jset_str(json_t *obj, const char *k, const char *s)
-{
-        json_t *v = json_string(s);
-
-        if (!v)
-                return -1;
-        jset(obj, k, v);
-        return 0;
-}
 
 static json_t *build_messages(const Genq__V1__ChatRequest *chat, char *errstr,
                               size_t errstr_size)
@@ -133,8 +62,8 @@ static json_t *build_messages(const Genq__V1__ChatRequest *chat, char *errstr,
                 m = json_object();
                 if (!m || json_array_append_new(arr, m) == -1)
                         fatal("out of memory building JSON");
-                if (jset_str(m, "role", *cm->role ? cm->role : "user") ||
-                    jset_str(m, "content", cm->content)) {
+                if (adapt_jset_str(m, "role", *cm->role ? cm->role : "user") ||
+                    adapt_jset_str(m, "content", cm->content)) {
                         snprintf(errstr, errstr_size,
                                  "message %zu is not valid UTF-8", i);
                         json_decref(arr);
@@ -145,34 +74,8 @@ static json_t *build_messages(const Genq__V1__ChatRequest *chat, char *errstr,
 }
 
 /**
- * Merge a configured JSON object (\p what names it in errors): its keys are
- * defaults, so a key the adapter already set (model, messages, max_tokens,
- * temperature, stream) is never overridden.
- */
-static int merge_obj(const struct provider_cfg *p, const char *what,
-                     const char *text, json_t *body, char *errstr,
-                     size_t errstr_size)
-{
-        json_error_t jerr;
-        json_t *extra;
-
-        if (!text || !*text)
-                return 0;
-        extra = json_loads(text, 0, &jerr);
-        if (!json_is_object(extra)) {
-                snprintf(errstr, errstr_size,
-                         "provider %s: %s is not a JSON object: %s", p->name,
-                         what, extra ? "wrong type" : jerr.text);
-                json_decref(extra);
-                return -1;
-        }
-        if (json_object_update_missing(body, extra) == -1)
-                fatal("out of memory building JSON");
-        json_decref(extra);
-        return 0;
-}
-
-/**
+ * Configured objects are defaults: a key the adapter already set (model,
+ * messages, max_tokens, temperature, stream) is never overridden.
  * extra_body always; thinking_body only when the job asks for thinking
  * (the seeds' zhipu `thinking`, NVIDIA `chat_template_kwargs`).
  */
@@ -181,46 +84,41 @@ static int merge_extra(const struct provider_cfg *p,
                        char *errstr, size_t errstr_size)
 {
         if (chat->thinking &&
-            merge_obj(p, "thinking_body", p->thinking_body, body, errstr,
-                      errstr_size))
+            adapt_merge_obj(p, "thinking_body", p->thinking_body, body,
+                            ADAPT_MERGE_TOP, errstr, errstr_size))
                 return -1;
-        return merge_obj(p, "extra_body", p->extra_body, body, errstr,
-                         errstr_size);
+        return adapt_merge_obj(p, "extra_body", p->extra_body, body,
+                               ADAPT_MERGE_TOP, errstr, errstr_size);
 }
 
 static json_t *build_body(const struct provider_cfg *p,
                           const Genq__V1__ChatRequest *chat, char *errstr,
                           size_t errstr_size)
 {
-        const char *model = *chat->model ? chat->model : p->model;
+        const char *model = adapt_model(p, chat->model, errstr, errstr_size);
         json_t *body, *msgs;
 
-        if (!model || !*model) {
-                snprintf(errstr, errstr_size,
-                         "no model: the job names none and provider %s "
-                         "has no default",
-                         p->name);
+        if (!model)
                 return NULL;
-        }
         msgs = build_messages(chat, errstr, errstr_size);
         if (!msgs)
                 return NULL;
         body = json_object();
         if (!body)
                 fatal("out of memory building JSON");
-        if (jset_str(body, "model", model) == -1) {
+        if (adapt_jset_str(body, "model", model) == -1) {
                 snprintf(errstr, errstr_size, "model is not valid UTF-8");
                 goto err_free_body;
         }
-        jset(body, "messages", msgs);
+        adapt_jset(body, "messages", msgs);
         msgs = NULL; /* owned by body */
         if (chat->max_tokens > 0)
-                jset(body, "max_tokens", json_integer(chat->max_tokens));
+                adapt_jset(body, "max_tokens", json_integer(chat->max_tokens));
         if (chat->temperature_opt_case ==
             GENQ__V1__CHAT_REQUEST__TEMPERATURE_OPT_TEMPERATURE)
-                jset(body, "temperature", json_real(chat->temperature));
+                adapt_jset(body, "temperature", json_real(chat->temperature));
         /* KIE chat streams unless told not to */
-        jset(body, "stream", json_false());
+        adapt_jset(body, "stream", json_false());
         if (merge_extra(p, chat, body, errstr, errstr_size) == -1)
                 goto err_free_body;
         return body;
@@ -235,24 +133,24 @@ static int build(const struct provider_cfg *p, const char *key,
                  const Genq__V1__Job *job, const struct provider_input *in,
                  struct provider_req *req, char *errstr, size_t errstr_size)
 {
+        const Genq__V1__ChatRequest *chat;
         json_t *body;
 
         memset(req, 0, sizeof(*req));
-        if (job->payload_case != GENQ__V1__JOB__PAYLOAD_CHAT || !job->chat) {
-                snprintf(errstr, errstr_size, "not a chat job");
+        chat = adapt_chat_job(job, errstr, errstr_size);
+        if (!chat)
                 return -1;
-        }
-        body = build_body(p, job->chat, errstr, errstr_size);
+        body = build_body(p, chat, errstr, errstr_size);
         if (!body)
                 return -1;
-        if (build_url(p, req, errstr, errstr_size) == -1 ||
-            build_headers(key, req, errstr, errstr_size) == -1)
+        /* no Authorization line when there is no key (local servers) */
+        if (adapt_url(req, p, "base_url", errstr, errstr_size, CHAT_PATH,
+                      NULL) == -1 ||
+            adapt_json_headers(req, "Authorization: Bearer ", key, 1, errstr,
+                               errstr_size) == -1)
                 goto err_free_body;
         req->method = "POST";
-        req->body = json_dumps(body, DUMP_FLAGS);
-        if (!req->body)
-                fatal("out of memory serialising JSON");
-        req->body_len = strlen(req->body);
+        adapt_req_json(req, body, DUMP_FLAGS);
         json_decref(body);
         return 0;
 
@@ -263,37 +161,21 @@ err_free_body:
 }
 
 /*
- * Classifying error bodies.
+ * Classifying error bodies (struct adapt_oaierr holds the fields the
+ * tables look at, whatever the body's shape).
  */
 
-/** The fields of an error body that the tables look at, whatever its
- *  shape.  Strings are borrowed from the parsed JSON. */
-struct errbody {
-        int wrapped;              /**< fields came from an "error" object */
-        int code_is_int;          /**< code was a JSON integer */
-        const char *code;         /**< code as text: "1113", "402", "" */
-        char codebuf[24];         /**< holds an integer code's text */
-        const char *type;         /**< error.type, or NULL */
-        const char *message;      /**< message / detail / msg, or NULL */
-        const char *limit_source; /**< OpenRouter metadata.limit_source */
-};
-
 enum marker {
-        M_END = 0,     /**< table terminator */
-        M_ANY,         /**< status alone decides */
-        M_CODE,        /**< code equals one of val */
-        M_CODE_PREFIX, /**< code starts with one of val */
-        M_TYPE,        /**< type equals one of val */
-        M_MSG,         /**< message contains one of val (any case) */
-        M_INFLIGHT,    /**< limit_source is val and a Retry-After came */
-};
-
-/** One row of section 12: first row whose status and marker match wins. */
-struct rule {
-        long status;          /**< HTTP status, 0 = any */
-        enum marker marker;   /**< what to inspect */
-        const char *val;      /**< '|'-separated alternatives */
-        enum outcome outcome; /**< the class */
+        M_END = ADAPT_M_END,                   /**< table terminator */
+        M_ANY = ADAPT_M_ANY,                   /**< status alone decides */
+        M_CODE = ADAPT_OAI_CODE,               /**< code equals one of val */
+        M_CODE_PREFIX = ADAPT_OAI_CODE_PREFIX, /**< code starts with one of
+                                                    val */
+        M_TYPE = ADAPT_OAI_TYPE,               /**< type equals one of val */
+        M_MSG = ADAPT_OAI_MSG,                 /**< message contains one of
+                                                    val (any case) */
+        M_INFLIGHT = ADAPT_OAI_OWN,            /**< limit_source is val and
+                                                    a Retry-After came */
 };
 
 #define RETRY OUTCOME_RETRY_LATER
@@ -307,7 +189,7 @@ struct rule {
  * NVIDIA, Hunyuan, KIE chat, DashScope's lower-case codes.  403 is
  * key_disabled (Together family "auth") unless it names a region.
  */
-static const struct rule openai_rules[] = {
+static const struct adapt_rule openai_rules[] = {
         {400, M_CODE, "context_length_exceeded", FALLBACK},
         {400, M_CODE, "content_policy_violation", FATAL},
         {400, M_MSG, "safety system", FATAL},
@@ -334,7 +216,7 @@ static const struct rule openai_rules[] = {
 };
 
 /* OpenRouter: error.code is the HTTP status as a number. */
-static const struct rule openrouter_rules[] = {
+static const struct adapt_rule openrouter_rules[] = {
         {402, M_INFLIGHT, "openrouter_in_flight_budget", RETRY},
         {402, M_ANY, NULL, QUOTA},
         {401, M_ANY, NULL, KEYDIS},
@@ -350,7 +232,7 @@ static const struct rule openrouter_rules[] = {
  * Zhipu: the business code decides, whatever the status (several of the
  * documented statuses are unconfirmed).
  */
-static const struct rule zhipu_rules[] = {
+static const struct adapt_rule zhipu_rules[] = {
         {0, M_CODE, "1113", QUOTA},
         {0, M_CODE, "1302|1303", RETRY},
         {0, M_CODE, "1305|1312", RETRY},
@@ -365,7 +247,7 @@ static const struct rule zhipu_rules[] = {
 };
 
 /* DashScope compatible-mode: CamelCase codes; arrears come as 400. */
-static const struct rule dashscope_rules[] = {
+static const struct adapt_rule dashscope_rules[] = {
         {0, M_CODE, "Arrearage", QUOTA},
         {400, M_CODE, "InvalidParameter|DataInspectionFailed", FATAL},
         {401, M_ANY, NULL, KEYDIS},
@@ -377,57 +259,28 @@ static const struct rule dashscope_rules[] = {
         {0, M_END, NULL, 0},
 };
 
-/* SiliconFlow: {"code":int,"message":...,"data":null}, no wrapper. */
-static const struct rule siliconflow_rules[] = {
-        {400, M_CODE, "20012", FALLBACK},
-        {400, M_ANY, NULL, FATAL},
-        {401, M_ANY, NULL, KEYDIS},
-        {403, M_CODE, "30011|30001", QUOTA},
-        {403, M_MSG, "balance is insufficient", QUOTA},
-        {403, M_ANY, NULL, KEYDIS},
-        {429, M_ANY, NULL, RETRY},
-        {503, M_ANY, NULL, RETRY},
-        {504, M_ANY, NULL, RETRY},
-        {0, M_END, NULL, 0},
-};
-
-/*
- * No JSON body: a proxy, CDN or WAF answered, or the vendor sent plain
- * text.  Only the status is left; never disable a key on a 403 page (WAF
- * and region blocks look like that), and a 404 page means this provider's
- * URL cannot serve the request, not that the job is bad.
- */
-static const struct rule nonjson_rules[] = {
-        {401, M_ANY, NULL, KEYDIS},
-        {402, M_ANY, NULL, QUOTA},
-        {403, M_ANY, NULL, FALLBACK},
-        {404, M_ANY, NULL, FALLBACK},
-        {429, M_ANY, NULL, RETRY},
-        {0, M_END, NULL, 0},
-};
-
-static int is_openrouter(const struct errbody *eb)
+static int is_openrouter(const struct adapt_oaierr *eb)
 {
         return eb->wrapped && eb->code_is_int;
 }
 
-static int is_zhipu(const struct errbody *eb)
+static int is_zhipu(const struct adapt_oaierr *eb)
 {
         return eb->wrapped && !eb->code_is_int && *eb->code &&
                strspn(eb->code, "0123456789") == strlen(eb->code);
 }
 
-static int is_dashscope(const struct errbody *eb)
+static int is_dashscope(const struct adapt_oaierr *eb)
 {
         return isupper((unsigned char)eb->code[0]) && !eb->code_is_int;
 }
 
-static int is_siliconflow(const struct errbody *eb)
+static int is_siliconflow(const struct adapt_oaierr *eb)
 {
         return !eb->wrapped && eb->code_is_int;
 }
 
-static int is_any(const struct errbody *eb)
+static int is_any(const struct adapt_oaierr *eb)
 {
         return 1;
 }
@@ -435,91 +288,43 @@ static int is_any(const struct errbody *eb)
 /** Body shapes, tested in order; the last one always matches. */
 static const struct family {
         const char *name;
-        int (*is)(const struct errbody *eb);
-        const struct rule *rules;
+        int (*is)(const struct adapt_oaierr *eb);
+        const struct adapt_rule *rules;
 } families[] = {
         {"openrouter", is_openrouter, openrouter_rules},
         {"zhipu", is_zhipu, zhipu_rules},
         {"dashscope", is_dashscope, dashscope_rules},
-        {"siliconflow", is_siliconflow, siliconflow_rules},
+        {"siliconflow", is_siliconflow, adapt_siliconflow_rules},
         {"openai", is_any, openai_rules},
 };
 
-/** Does one of the '|'-separated \p alts pass \p test against \p s? */
-static int alt_any(const char *alts, const char *s,
-                   int (*test)(const char *alt, size_t n, const char *s))
+/** What a row looks at: the body's fields and the response's hint. */
+struct errctx {
+        const struct adapt_oaierr *eb;
+        const struct provider_resp *resp;
+};
+
+static int marker_match(const struct adapt_rule *r, const void *ctx)
 {
-        size_t n;
+        const struct errctx *c = ctx;
 
-        if (!s)
-                return 0;
-        for (;;) {
-                n = strcspn(alts, "|");
-                if (test(alts, n, s))
-                        return 1;
-                if (!alts[n])
-                        return 0;
-                alts += n + 1;
-        }
-}
-
-static int t_equal(const char *alt, size_t n, const char *s)
-{
-        return strlen(s) == n && !strncmp(alt, s, n);
-}
-
-static int t_prefix(const char *alt, size_t n, const char *s)
-{
-        return !strncmp(alt, s, n);
-}
-
-static int t_contains(const char *alt, size_t n, const char *s)
-{
-        char needle[64];
-
-        if (n >= sizeof(needle))
-                return 0;
-        memcpy(needle, alt, n);
-        needle[n] = '\0';
-        return strcasestr(s, needle) != NULL;
-}
-
-static int marker_match(const struct rule *r, const struct errbody *eb,
-                        const struct provider_resp *resp)
-{
-        switch (r->marker) {
-        case M_END:
-                return 0;
-        case M_ANY:
-                return 1;
-        case M_CODE:
-                return alt_any(r->val, eb->code, t_equal);
-        case M_CODE_PREFIX:
-                return alt_any(r->val, eb->code, t_prefix);
-        case M_TYPE:
-                return alt_any(r->val, eb->type, t_equal);
-        case M_MSG:
-                return alt_any(r->val, eb->message, t_contains);
-        case M_INFLIGHT:
-                return resp->retry_after_ms >= 0 &&
-                       alt_any(r->val, eb->limit_source, t_equal);
-        }
-        return 0;
+        if (r->marker == M_INFLIGHT)
+                return c->resp->retry_after_ms >= 0 &&
+                       adapt_alt_eq(r->val, c->eb->limit_source);
+        return adapt_oaierr_match(r, c->eb);
 }
 
 /** Walk \p rules. @returns the matching row, or NULL. */
-static const struct rule *rules_match(const struct rule *rules,
-                                      const struct errbody *eb,
-                                      const struct provider_resp *resp)
+static const struct adapt_rule *rules_match(const struct adapt_rule *rules,
+                                            const struct adapt_oaierr *eb,
+                                            const struct provider_resp *resp)
 {
-        for (const struct rule *r = rules; r->marker != M_END; r++)
-                if ((!r->status || r->status == resp->status) &&
-                    marker_match(r, eb, resp))
-                        return r;
-        return NULL;
+        struct errctx c = {eb, resp};
+
+        return adapt_rules_match(rules, resp->status, marker_match, &c);
 }
 
-static const struct family *family_of(const struct errbody *eb)
+static const struct family *family_of(const struct adapt_oaierr *eb)
 {
         size_t i = 0;
 
@@ -528,131 +333,25 @@ static const struct family *family_of(const struct errbody *eb)
         return &families[i];
 }
 
-static const char *jstr(const json_t *obj, const char *k)
-{
-        return json_string_value(json_object_get(obj, k));
-}
-
-/** Read the code, type, message and OpenRouter metadata of \p obj. */
-static void errbody_fields(struct errbody *eb, const json_t *obj)
-{
-        const json_t *code = json_object_get(obj, "code");
-
-        if (json_is_integer(code)) {
-                eb->code_is_int = 1;
-                snprintf(eb->codebuf, sizeof(eb->codebuf),
-                         "%" JSON_INTEGER_FORMAT, json_integer_value(code));
-                eb->code = eb->codebuf;
-        } else if (json_is_string(code)) {
-                eb->code = json_string_value(code);
-        }
-        eb->type = jstr(obj, "type");
-        eb->message = jstr(obj, "message");
-        if (!eb->message)
-                eb->message = jstr(obj, "detail");
-        if (!eb->message)
-                eb->message = jstr(obj, "msg");
-        eb->limit_source =
-                jstr(json_object_get(obj, "metadata"), "limit_source");
-}
-
-/** Fill \p eb from a parsed body (any JSON value, or NULL). */
-static void errbody_read(struct errbody *eb, const json_t *root)
-{
-        const json_t *e = json_object_get(root, "error");
-
-        memset(eb, 0, sizeof(*eb));
-        eb->code = "";
-        if (json_is_object(e)) {
-                eb->wrapped = 1;
-                errbody_fields(eb, e);
-        } else if (json_is_string(e)) {
-                eb->message = json_string_value(e);
-        } else if (json_is_object(root)) {
-                errbody_fields(eb, root);
-        }
-}
-
-/** Key-shaped token prefixes that never reach an errstr whole. */
-static const char *const key_prefixes[] = {"sk-", "nvapi-"};
-
-static int token_char(unsigned char c)
-{
-        return isalnum(c) || c == '-' || c == '_' || c == '*' || c >= 0x80;
-}
-
-/** Replace a key-shaped token at \p s (len \p n) with "<prefix>…". */
-static size_t redact_one(char *s, size_t plen, size_t n)
-{
-        static const char ell[] = "\xe2\x80\xa6"; /* U+2026 */
-
-        memcpy(s + plen, ell, sizeof(ell) - 1);
-        memmove(s + plen + sizeof(ell) - 1, s + n, strlen(s + n) + 1);
-        return plen + sizeof(ell) - 1;
-}
-
-/** Shorten every "sk-xxxxxxxx..." style token in \p s to "sk-…". */
-static void redact_keys(char *s)
-{
-        size_t i = 0, n, plen;
-
-        while (s[i]) {
-                n = 0;
-                for (size_t k = 0; k < sizeof(key_prefixes) /
-                                               sizeof(key_prefixes[0]);
-                     k++) {
-                        plen = strlen(key_prefixes[k]);
-                        if ((i && token_char((unsigned char)s[i - 1])) ||
-                            strncmp(s + i, key_prefixes[k], plen))
-                                continue;
-                        while (token_char((unsigned char)s[i + n]))
-                                n++;
-                        n = n > plen + 5 ? redact_one(s + i, plen, n) : n;
-                        break;
-                }
-                i += n ? n : 1;
-        }
-}
-
-/** Copy \p src into \p dst, cut at a UTF-8 character boundary (errstr
- *  ends up in a UTF-8 database column). */
-static void copy_utf8(char *dst, size_t dstsz, const char *src)
-{
-        size_t n = strlen(src);
-
-        if (n >= dstsz) {
-                n = dstsz - 1;
-                while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
-                        n--;
-        }
-        memcpy(dst, src, n);
-        dst[n] = '\0';
-}
-
-/** "<status> <type>/<code>: <message>", key-shaped tokens redacted. */
-static void errbody_errstr(const struct errbody *eb, long status,
-                           struct provider_err *err)
-{
-        const char *type = eb->type ? eb->type : "";
-        const char *sep = *type && *eb->code ? "/" : "";
-        const char *sp = *type || *eb->code ? " " : "";
-        char buf[1024];
-
-        snprintf(buf, sizeof(buf), "%ld%s%s%s%s: %s", status, sp, type, sep,
-                 eb->code, eb->message ? eb->message : "(no message)");
-        redact_keys(buf);
-        copy_utf8(err->errstr, sizeof(err->errstr), buf);
-}
+/** Key-shaped tokens that never reach an errstr whole: "sk-…". */
+static const char *const key_prefixes[] = {"sk-", "nvapi-", NULL};
+static const struct adapt_redact keys = {
+        .prefixes = key_prefixes,
+        .chars = "-_*",
+        .token_start = 1,
+        .high_bytes = 1,
+        .min_len = 6,
+};
 
 /** The row that classifies \p resp: its family's, else a shared one. */
-static const struct rule *body_rule(const json_t *root,
-                                   const struct errbody *eb,
-                                   const struct provider_resp *resp)
+static const struct adapt_rule *body_rule(const json_t *root,
+                                          const struct adapt_oaierr *eb,
+                                          const struct provider_resp *resp)
 {
-        const struct rule *r;
+        const struct adapt_rule *r;
 
         if (!json_is_object(root))
-                return rules_match(nonjson_rules, eb, resp);
+                return adapt_nonjson_rule(resp->status);
         r = rules_match(family_of(eb)->rules, eb, resp);
         if (r)
                 return r;
@@ -663,19 +362,14 @@ static const struct rule *body_rule(const json_t *root,
 static enum outcome parse_error(const struct provider_resp *resp,
                                 struct provider_err *err)
 {
-        const struct rule *r;
-        struct errbody eb;
+        struct adapt_oaierr eb;
         json_t *root;
 
-        root = json_loadb(resp->body ? resp->body : "", resp->body_len, 0,
-                          NULL);
-        errbody_read(&eb, root);
-        r = body_rule(root, &eb, resp);
-        provider_classify_generic(resp, err);
-        if (r)
-                err->outcome = r->outcome;
+        root = adapt_body_json(resp);
+        adapt_oaierr_read(&eb, root, ADAPT_OAIERR_MSG);
+        adapt_classify(resp, body_rule(root, &eb, resp), err);
         if (json_is_object(root))
-                errbody_errstr(&eb, resp->status, err);
+                adapt_oaierr_errstr(&eb, resp->status, &keys, err);
         if (err->retry_after_ms < 0)
                 err->retry_after_ms = provider_parse_try_again(eb.message);
         json_decref(root);
@@ -686,60 +380,22 @@ static enum outcome parse_error(const struct provider_resp *resp,
  * Reading a success.
  */
 
+static const char *part_text(const json_t *part)
+{
+        return adapt_jstr(part, "text");
+}
+
 /** message.content as a new string: a string, text parts concatenated,
  *  or "" for null.  @returns NULL if it is something else. */
 static char *content_text(const json_t *content)
 {
-        size_t i, len = 0;
-        const json_t *part;
-        const char *t;
-        char *out;
-
         if (json_is_string(content))
                 return xstrdup(json_string_value(content));
         if (!content || json_is_null(content))
                 return xstrdup("");
         if (!json_is_array(content))
                 return NULL;
-        json_array_foreach(content, i, part)
-                len += json_string_length(json_object_get(part, "text"));
-        out = xmalloc(len + 1);
-        len = 0;
-        json_array_foreach(content, i, part) {
-                t = jstr(part, "text");
-                if (!t)
-                        continue;
-                memcpy(out + len, t, strlen(t));
-                len += strlen(t);
-        }
-        out[len] = '\0';
-        return out;
-}
-
-static int64_t usage_tokens(const json_t *usage, const char *k)
-{
-        const json_t *v = json_object_get(usage, k);
-
-        return json_is_number(v) ? (int64_t)json_number_value(v) : -1;
-}
-
-static char *usage_dump(const json_t *usage)
-{
-        char *s;
-
-        if (!json_is_object(usage))
-                return NULL;
-        s = json_dumps(usage, JSON_COMPACT);
-        if (!s)
-                fatal("out of memory serialising JSON");
-        return s;
-}
-
-static enum outcome retry_200(struct provider_err *err, const char *why)
-{
-        snprintf(err->errstr, sizeof(err->errstr), "200: %s", why);
-        err->outcome = OUTCOME_RETRY_LATER;
-        return err->outcome;
+        return adapt_join_text(content, part_text);
 }
 
 /** Fill \p res from a parsed 2xx body. */
@@ -752,42 +408,42 @@ static enum outcome parse_choice(const json_t *root,
 
         choice = json_array_get(json_object_get(root, "choices"), 0);
         if (!json_is_object(choice))
-                return retry_200(err, "no choices in the response");
+                return adapt_fail(err, OUTCOME_RETRY_LATER,
+                                  "200: no choices in the response");
         text = content_text(
                 json_object_get(json_object_get(choice, "message"), "content"));
         if (!text)
-                return retry_200(err, "message.content is not text");
+                return adapt_fail(err, OUTCOME_RETRY_LATER,
+                                  "200: message.content is not text");
         usage = json_object_get(root, "usage");
         res->text = text;
-        res->finish_reason = xstrdup(jstr(choice, "finish_reason"));
-        res->model = xstrdup(jstr(root, "model"));
-        res->input_tokens = usage_tokens(usage, "prompt_tokens");
-        res->output_tokens = usage_tokens(usage, "completion_tokens");
-        res->usage_json = usage_dump(usage);
+        res->finish_reason = xstrdup(adapt_jstr(choice, "finish_reason"));
+        res->model = xstrdup(adapt_jstr(root, "model"));
+        res->input_tokens = adapt_jint(usage, "prompt_tokens");
+        res->output_tokens = adapt_jint(usage, "completion_tokens");
+        if (json_is_object(usage))
+                res->usage_json = adapt_jdump(usage, JSON_COMPACT);
         err->outcome = OUTCOME_SUCCESS;
         return err->outcome;
 }
 
 /** A 2xx response: a completion, or an error inside a 200 (OpenRouter). */
-static enum outcome parse_ok(const struct provider_resp *resp,
+static enum outcome parse_ok(const Genq__V1__Job *job,
+                             const struct provider_resp *resp,
                              struct provider_result *res,
-                             struct provider_err *err)
+                             struct provider_err *err, adapt_error_fn *error)
 {
-        struct errbody eb;
-        json_t *root = NULL;
+        struct adapt_oaierr eb;
+        json_t *root = adapt_ok_json(resp);
 
-        if (!resp->truncated && resp->body)
-                root = json_loadb(resp->body, resp->body_len, 0, NULL);
-        if (!json_is_object(root)) {
-                json_decref(root);
+        if (!root)
                 return provider_classify_generic(resp, err);
-        }
         err->outcome = OUTCOME_SUCCESS;
         if (json_object_get(root, "error") &&
             !json_is_null(json_object_get(root, "error"))) {
                 /* generation failed after it started */
-                errbody_read(&eb, root);
-                errbody_errstr(&eb, resp->status, err);
+                adapt_oaierr_read(&eb, root, ADAPT_OAIERR_MSG);
+                adapt_oaierr_errstr(&eb, resp->status, &keys, err);
                 err->outcome = OUTCOME_RETRY_LATER;
                 if (err->retry_after_ms < 0)
                         err->retry_after_ms =
@@ -805,15 +461,7 @@ static enum outcome parse(const struct provider_cfg *p,
                           struct provider_result *res,
                           struct provider_err *err)
 {
-        err->outcome = OUTCOME_SUCCESS;
-        err->http_status = resp->status;
-        err->retry_after_ms = resp->retry_after_ms;
-        err->errstr[0] = '\0';
-        if (resp->transport_err || resp->status == 0)
-                return provider_classify_generic(resp, err);
-        if (resp->status >= 200 && resp->status < 300)
-                return parse_ok(resp, res, err);
-        return parse_error(resp, err);
+        return adapt_parse(job, resp, res, err, parse_ok, parse_error);
 }
 
 const struct provider_ops provider_openai_chat_ops = {

@@ -15,21 +15,22 @@
  *
  * CLASSIFYING ERRORS
  *
+ *
  * As in provider_openai.c: one {status, marker, outcome} table per
  * dialect (section 12 rows plus the provider's own section), walked top to
- * bottom, first match wins; a body that is not JSON has a short status-only
- * table (never disable a key on a WAF page); then
- * provider_classify_generic() decides by status.
+ * bottom, first match wins; a body that is not JSON has only the shared
+ * status-only rows (adapt_nonjson_rule(): never disable a key on a WAF
+ * page); then provider_classify_generic() decides by status.
  */
 #include "provider.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "adapt.h"
 #include "xmem.h"
 
 #define GEN_PATH "/images/generations"
@@ -40,87 +41,22 @@
  * Shared request helpers.
  */
 
-static const Genq__V1__ImageRequest *image_of(const Genq__V1__Job *job,
-                                              char *errstr,
-                                              size_t errstr_size)
+/** URL, headers and the serialised \p body (consumed) into \p req. */
+static int finish_req(const struct provider_cfg *p, const char *key,
+                      json_t *body, struct provider_req *req, char *errstr,
+                      size_t errstr_size)
 {
-        if (job->payload_case != GENQ__V1__JOB__PAYLOAD_IMAGE || !job->image) {
-                snprintf(errstr, errstr_size, "not an image job");
-                return NULL;
-        }
-        if (!*job->image->prompt) {
-                snprintf(errstr, errstr_size, "image job has no prompt");
-                return NULL;
-        }
-        return job->image;
-}
-
-static const char *model_of(const struct provider_cfg *p,
-                            const Genq__V1__ImageRequest *im, char *errstr,
-                            size_t errstr_size)
-{
-        const char *m = *im->model ? im->model : p->model;
-
-        if (!m || !*m)
-                snprintf(errstr, errstr_size,
-                         "no model: the job names none and provider %s "
-                         "has no default",
-                         p->name);
-        return m && *m ? m : NULL;
-}
-
-static int build_url(const struct provider_cfg *p, struct provider_req *req,
-                     char *errstr, size_t errstr_size)
-{
-        size_t n;
-        int r;
-
-        if (!p->base_url || !*p->base_url) {
-                snprintf(errstr, errstr_size, "provider %s has no base_url",
-                         p->name);
+        if (adapt_url(req, p, "base_url", errstr, errstr_size, GEN_PATH,
+                      NULL) == -1 ||
+            adapt_json_headers(req, "Authorization: Bearer ", key, 1, errstr,
+                               errstr_size) == -1) {
+                json_decref(body);
+                provider_req_clear(req);
                 return -1;
         }
-        n = strlen(p->base_url);
-        while (n > 0 && p->base_url[n - 1] == '/')
-                n--;
-        r = snprintf(req->url, sizeof(req->url), "%.*s%s", (int)n,
-                     p->base_url, GEN_PATH);
-        if (r < 0 || (size_t)r >= sizeof(req->url)) {
-                snprintf(errstr, errstr_size, "provider %s: base_url too long",
-                         p->name);
-                return -1;
-        }
-        return 0;
-}
-
-static int build_headers(const char *key, struct provider_req *req,
-                         char *errstr, size_t errstr_size)
-{
-        if (key && strpbrk(key, "\r\n")) {
-                snprintf(errstr, errstr_size, "API key contains a newline");
-                return -1;
-        }
-        if (key && *key)
-                provider_req_header(req, "Authorization: Bearer %s", key);
-        provider_req_header(req, "Content-Type: application/json");
-        provider_req_header(req, "Accept: application/json");
-        return 0;
-}
-
-static void jset(json_t *obj, const char *k, json_t *v)
-{
-        if (!v || json_object_set_new(obj, k, v) == -1)
-                fatal("out of memory building JSON");
-}
-
-/** Set \p k to string \p s. @returns -1 if \p s is not valid UTF-8. */
-static int jset_str(json_t *obj, const char *k, const char *s)
-{
-        json_t *v = json_string(s);
-
-        if (!v)
-                return -1;
-        jset(obj, k, v);
+        req->method = "POST";
+        adapt_req_json(req, body, JSON_COMPACT);
+        json_decref(body);
         return 0;
 }
 
@@ -128,43 +64,8 @@ static int jset_str(json_t *obj, const char *k, const char *s)
 static int merge_extra(const struct provider_cfg *p, json_t *body,
                        char *errstr, size_t errstr_size)
 {
-        json_error_t jerr;
-        json_t *extra;
-
-        if (!p->extra_body || !*p->extra_body)
-                return 0;
-        extra = json_loads(p->extra_body, 0, &jerr);
-        if (!json_is_object(extra)) {
-                snprintf(errstr, errstr_size,
-                         "provider %s: extra_body is not a JSON object: %s",
-                         p->name, extra ? "wrong type" : jerr.text);
-                json_decref(extra);
-                return -1;
-        }
-        if (json_object_update_missing(body, extra) == -1)
-                fatal("out of memory building JSON");
-        json_decref(extra);
-        return 0;
-}
-
-/** URL, headers and the serialised \p body (consumed) into \p req. */
-static int finish_req(const struct provider_cfg *p, const char *key,
-                      json_t *body, struct provider_req *req, char *errstr,
-                      size_t errstr_size)
-{
-        if (build_url(p, req, errstr, errstr_size) == -1 ||
-            build_headers(key, req, errstr, errstr_size) == -1) {
-                json_decref(body);
-                provider_req_clear(req);
-                return -1;
-        }
-        req->method = "POST";
-        req->body = json_dumps(body, JSON_COMPACT);
-        json_decref(body);
-        if (!req->body)
-                fatal("out of memory serialising JSON");
-        req->body_len = strlen(req->body);
-        return 0;
+        return adapt_merge_obj(p, "extra_body", p->extra_body, body,
+                               ADAPT_MERGE_TOP, errstr, errstr_size);
 }
 
 /** A size for an aspect ratio, per model family. */
@@ -213,7 +114,7 @@ static json_t *oai_body(const struct provider_cfg *p,
                         const Genq__V1__ImageRequest *im, char *errstr,
                         size_t errstr_size)
 {
-        const char *model = model_of(p, im, errstr, errstr_size);
+        const char *model = adapt_model(p, im->model, errstr, errstr_size);
         const char *size = im->size;
         json_t *body;
 
@@ -232,15 +133,15 @@ static json_t *oai_body(const struct provider_cfg *p,
         body = json_object();
         if (!body)
                 fatal("out of memory building JSON");
-        if (jset_str(body, "model", model) == -1 ||
-            jset_str(body, "prompt", im->prompt) == -1 ||
-            (size && *size && jset_str(body, "size", size) == -1) ||
+        if (adapt_jset_str(body, "model", model) == -1 ||
+            adapt_jset_str(body, "prompt", im->prompt) == -1 ||
+            (size && *size && adapt_jset_str(body, "size", size) == -1) ||
             (*im->output_format && is_gpt_image(model) &&
-             jset_str(body, "output_format", im->output_format) == -1)) {
+             adapt_jset_str(body, "output_format", im->output_format) == -1)) {
                 snprintf(errstr, errstr_size, "image job is not valid UTF-8");
                 goto err_free_body;
         }
-        jset(body, "n", json_integer(im->count > 0 ? im->count : 1));
+        adapt_jset(body, "n", json_integer(im->count > 0 ? im->count : 1));
         if (merge_extra(p, body, errstr, errstr_size) == -1)
                 goto err_free_body;
         return body;
@@ -259,7 +160,7 @@ static int oai_build(const struct provider_cfg *p, const char *key,
         json_t *body;
 
         memset(req, 0, sizeof(*req));
-        im = image_of(job, errstr, errstr_size);
+        im = adapt_image_job(job, errstr, errstr_size);
         if (!im)
                 return -1;
         if (im->n_input_image_urls) {
@@ -293,15 +194,17 @@ static int sf_image_fields(const Genq__V1__ImageRequest *im, json_t *body)
                 size = size_for_ratio(sf_sizes,
                                       sizeof(sf_sizes) / sizeof(sf_sizes[0]),
                                       "", im->aspect_ratio);
-        if (size && *size && jset_str(body, "image_size", size) == -1)
+        if (size && *size && adapt_jset_str(body, "image_size", size) == -1)
                 return -1;
         if (*im->negative_prompt &&
-            jset_str(body, "negative_prompt", im->negative_prompt) == -1)
+            adapt_jset_str(body, "negative_prompt", im->negative_prompt) ==
+                    -1)
                 return -1;
         if (im->n_input_image_urls &&
-            jset_str(body, "image", im->input_image_urls[0]) == -1)
+            adapt_jset_str(body, "image", im->input_image_urls[0]) == -1)
                 return -1;
-        jset(body, "batch_size", json_integer(im->count > 0 ? im->count : 1));
+        adapt_jset(body, "batch_size",
+                   json_integer(im->count > 0 ? im->count : 1));
         return 0;
 }
 
@@ -309,7 +212,7 @@ static json_t *sf_body(const struct provider_cfg *p,
                        const Genq__V1__ImageRequest *im, char *errstr,
                        size_t errstr_size)
 {
-        const char *model = model_of(p, im, errstr, errstr_size);
+        const char *model = adapt_model(p, im->model, errstr, errstr_size);
         json_t *body;
 
         if (!model)
@@ -317,8 +220,8 @@ static json_t *sf_body(const struct provider_cfg *p,
         body = json_object();
         if (!body)
                 fatal("out of memory building JSON");
-        if (jset_str(body, "model", model) == -1 ||
-            jset_str(body, "prompt", im->prompt) == -1 ||
+        if (adapt_jset_str(body, "model", model) == -1 ||
+            adapt_jset_str(body, "prompt", im->prompt) == -1 ||
             sf_image_fields(im, body) == -1) {
                 snprintf(errstr, errstr_size, "image job is not valid UTF-8");
                 json_decref(body);
@@ -340,7 +243,7 @@ static int sf_build(const struct provider_cfg *p, const char *key,
         json_t *body;
 
         memset(req, 0, sizeof(*req));
-        im = image_of(job, errstr, errstr_size);
+        im = adapt_image_job(job, errstr, errstr_size);
         if (!im)
                 return -1;
         if (im->count > SF_MAX_BATCH || im->n_input_image_urls > 1) {
@@ -356,31 +259,16 @@ static int sf_build(const struct provider_cfg *p, const char *key,
 }
 
 /*
- * Classifying error bodies.
+ * Classifying error bodies (struct adapt_oaierr: both dialects' fields).
  */
 
-/** The fields of an error body the tables look at; borrowed strings. */
-struct errbody {
-        const char *code;  /**< code as text, "" if none */
-        char codebuf[24];  /**< holds an integer code's text */
-        const char *type;  /**< error.type, or NULL */
-        const char *message;
-};
-
 enum marker {
-        M_END = 0, /**< table terminator */
-        M_ANY,     /**< status alone decides */
-        M_CODE,    /**< code equals one of val */
-        M_TYPE,    /**< type equals one of val */
-        M_MSG,     /**< message contains one of val (any case) */
-};
-
-/** One row of section 12: first row whose status and marker match wins. */
-struct rule {
-        long status;        /**< HTTP status, 0 = any */
-        enum marker marker;
-        const char *val;    /**< '|'-separated alternatives */
-        enum outcome outcome;
+        M_END = ADAPT_M_END,     /**< table terminator */
+        M_ANY = ADAPT_M_ANY,     /**< status alone decides */
+        M_CODE = ADAPT_OAI_CODE, /**< code equals one of val */
+        M_TYPE = ADAPT_OAI_TYPE, /**< type equals one of val */
+        M_MSG = ADAPT_OAI_MSG,   /**< message contains one of val (any
+                                      case) */
 };
 
 #define RETRY OUTCOME_RETRY_LATER
@@ -392,7 +280,7 @@ struct rule {
 /* OpenAI (1.1 and 5.1).  gpt-image-* says "moderation_blocked" where
  * dall-e says "content_policy_violation"; image billing caps come as 400
  * "billing_hard_limit_reached". */
-static const struct rule oai_rules[] = {
+static const struct adapt_rule oai_rules[] = {
         {400, M_CODE, "content_policy_violation|moderation_blocked", FATAL},
         {400, M_MSG, "safety system", FATAL},
         {400, M_CODE, "billing_hard_limit_reached", QUOTA},
@@ -415,196 +303,35 @@ static const struct rule oai_rules[] = {
         {0, M_END, NULL, 0},
 };
 
-/* SiliconFlow (1.2 SiliconFlow and 5.2). */
-static const struct rule sf_rules[] = {
-        {400, M_CODE, "20012", FALLBACK},
-        {400, M_ANY, NULL, FATAL},
-        {401, M_ANY, NULL, KEYDIS},
-        {403, M_CODE, "30011|30001", QUOTA},
-        {403, M_MSG, "balance is insufficient", QUOTA},
-        {403, M_ANY, NULL, KEYDIS},
-        {429, M_ANY, NULL, RETRY},
-        {503, M_ANY, NULL, RETRY},
-        {504, M_ANY, NULL, RETRY},
-        {0, M_END, NULL, 0},
+/** "sk-xxxxxx..." tokens shortened to "sk-…" (OpenAI's 401 quotes the
+ *  key, masked, but never trust that). */
+static const char *const key_prefixes[] = {"sk-", NULL};
+static const struct adapt_redact keys = {
+        .prefixes = key_prefixes,
+        .chars = "-_*",
+        .token_start = 1,
+        .high_bytes = 1,
+        .min_len = 6,
 };
-
-/* No JSON body: a proxy, CDN or WAF answered (or SiliconFlow's plain-text
- * 401).  Only the status is left. */
-static const struct rule nonjson_rules[] = {
-        {401, M_ANY, NULL, KEYDIS},
-        {402, M_ANY, NULL, QUOTA},
-        {403, M_ANY, NULL, FALLBACK},
-        {404, M_ANY, NULL, FALLBACK},
-        {429, M_ANY, NULL, RETRY},
-        {0, M_END, NULL, 0},
-};
-
-/** Does one of the '|'-separated \p alts equal (or occur in) \p s? */
-static int alt_any(const char *alts, const char *s, int contains)
-{
-        char needle[80];
-        size_t n;
-
-        if (!s)
-                return 0;
-        for (;;) {
-                n = strcspn(alts, "|");
-                if (n < sizeof(needle)) {
-                        memcpy(needle, alts, n);
-                        needle[n] = '\0';
-                        if (contains ? strcasestr(s, needle) != NULL
-                                     : !strcmp(s, needle))
-                                return 1;
-                }
-                if (!alts[n])
-                        return 0;
-                alts += n + 1;
-        }
-}
-
-static int marker_match(const struct rule *r, const struct errbody *eb)
-{
-        switch (r->marker) {
-        case M_END:
-                return 0;
-        case M_ANY:
-                return 1;
-        case M_CODE:
-                return alt_any(r->val, eb->code, 0);
-        case M_TYPE:
-                return alt_any(r->val, eb->type, 0);
-        case M_MSG:
-                return alt_any(r->val, eb->message, 1);
-        }
-        return 0;
-}
-
-static const struct rule *rules_match(const struct rule *rules,
-                                      const struct errbody *eb, long status)
-{
-        for (const struct rule *r = rules; r->marker != M_END; r++)
-                if ((!r->status || r->status == status) &&
-                    marker_match(r, eb))
-                        return r;
-        return NULL;
-}
-
-static const char *jstr(const json_t *obj, const char *k)
-{
-        return json_string_value(json_object_get(obj, k));
-}
-
-/** code, type and message of \p obj (an "error" object or a bare body). */
-static void errbody_fields(struct errbody *eb, const json_t *obj)
-{
-        const json_t *code = json_object_get(obj, "code");
-
-        if (json_is_integer(code)) {
-                snprintf(eb->codebuf, sizeof(eb->codebuf),
-                         "%" JSON_INTEGER_FORMAT, json_integer_value(code));
-                eb->code = eb->codebuf;
-        } else if (json_is_string(code)) {
-                eb->code = json_string_value(code);
-        }
-        eb->type = jstr(obj, "type");
-        eb->message = jstr(obj, "message");
-        if (!eb->message)
-                eb->message = jstr(obj, "detail");
-}
-
-static void errbody_read(struct errbody *eb, const json_t *root)
-{
-        const json_t *e = json_object_get(root, "error");
-
-        memset(eb, 0, sizeof(*eb));
-        eb->code = "";
-        if (json_is_object(e))
-                errbody_fields(eb, e);
-        else if (json_is_string(e))
-                eb->message = json_string_value(e);
-        else
-                errbody_fields(eb, root);
-}
-
-static int token_char(unsigned char c)
-{
-        return isalnum(c) || c == '-' || c == '_' || c == '*' || c >= 0x80;
-}
-
-/** Shorten every "sk-xxxxxx..." token in \p s to "sk-…" (OpenAI's 401
- *  quotes the key, masked, but never trust that). */
-static void redact_keys(char *s)
-{
-        static const char ell[] = "\xe2\x80\xa6"; /* U+2026 */
-        size_t i = 0, n;
-
-        while (s[i]) {
-                if ((i && token_char((unsigned char)s[i - 1])) ||
-                    strncmp(s + i, "sk-", 3)) {
-                        i++;
-                        continue;
-                }
-                for (n = 3; token_char((unsigned char)s[i + n]); n++)
-                        ;
-                if (n > 8) {
-                        memcpy(s + i + 3, ell, sizeof(ell) - 1);
-                        memmove(s + i + 3 + sizeof(ell) - 1, s + i + n,
-                                strlen(s + i + n) + 1);
-                        n = 3 + sizeof(ell) - 1;
-                }
-                i += n;
-        }
-}
-
-/** Copy \p src into \p dst, cut at a UTF-8 character boundary. */
-static void copy_utf8(char *dst, size_t dstsz, const char *src)
-{
-        size_t n = strlen(src);
-
-        if (n >= dstsz) {
-                n = dstsz - 1;
-                while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
-                        n--;
-        }
-        memcpy(dst, src, n);
-        dst[n] = '\0';
-}
-
-/** "<status> <type>/<code>: <message>", key-shaped tokens redacted. */
-static void errbody_errstr(const struct errbody *eb, long status,
-                           struct provider_err *err)
-{
-        const char *type = eb->type ? eb->type : "";
-        const char *sep = *type && *eb->code ? "/" : "";
-        const char *sp = *type || *eb->code ? " " : "";
-        char buf[1024];
-
-        snprintf(buf, sizeof(buf), "%ld%s%s%s%s: %s", status, sp, type, sep,
-                 eb->code, eb->message ? eb->message : "(no message)");
-        redact_keys(buf);
-        copy_utf8(err->errstr, sizeof(err->errstr), buf);
-}
 
 /** Classify a non-2xx response by \p rules (JSON body) or the status. */
-static enum outcome parse_error(const struct rule *rules,
+static enum outcome parse_error(const struct adapt_rule *rules,
                                 const struct provider_resp *resp,
                                 struct provider_err *err)
 {
-        const struct rule *r;
-        struct errbody eb;
+        struct adapt_oaierr eb;
         json_t *root;
 
-        root = json_loadb(resp->body ? resp->body : "", resp->body_len, 0,
-                          NULL);
-        errbody_read(&eb, root);
-        r = rules_match(json_is_object(root) ? rules : nonjson_rules, &eb,
-                        resp->status);
-        provider_classify_generic(resp, err);
-        if (r)
-                err->outcome = r->outcome;
+        root = adapt_body_json(resp);
+        adapt_oaierr_read(&eb, root, 0);
+        adapt_classify(resp,
+                       json_is_object(root)
+                               ? adapt_rules_match(rules, resp->status,
+                                                   adapt_oaierr_match, &eb)
+                               : adapt_nonjson_rule(resp->status),
+                       err);
         if (json_is_object(root))
-                errbody_errstr(&eb, resp->status, err);
+                adapt_oaierr_errstr(&eb, resp->status, &keys, err);
         if (err->retry_after_ms < 0)
                 err->retry_after_ms = provider_parse_try_again(eb.message);
         json_decref(root);
@@ -614,58 +341,6 @@ static enum outcome parse_error(const struct rule *rules,
 /*
  * Reading a success.
  */
-
-static enum outcome retry_200(struct provider_err *err, const char *why)
-{
-        snprintf(err->errstr, sizeof(err->errstr), "200: %s", why);
-        err->outcome = OUTCOME_RETRY_LATER;
-        return err->outcome;
-}
-
-static int b64_value(int c)
-{
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '+' || c == '-')
-                return 62;
-        if (c == '/' || c == '_')
-                return 63;
-        return -1;
-}
-
-/**
- * Decode base64 (standard or URL alphabet, padding and whitespace
- * ignored) into a new buffer.  @returns it, or NULL if \p s is not base64.
- */
-static uint8_t *b64_decode(const char *s, size_t len, size_t *outlen)
-{
-        uint8_t *out = xmalloc(len / 4 * 3 + 3);
-        uint32_t acc = 0;
-        size_t n = 0;
-        int bits = 0, v;
-
-        for (size_t i = 0; i < len; i++) {
-                if (s[i] == '=' || isspace((unsigned char)s[i]))
-                        continue;
-                v = b64_value((unsigned char)s[i]);
-                if (v < 0) {
-                        free(out);
-                        return NULL;
-                }
-                acc = (acc << 6) | (uint32_t)v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        out[n++] = (uint8_t)(acc >> bits);
-                }
-        }
-        *outlen = n;
-        return out;
-}
 
 static const struct {
         const char *format;
@@ -693,14 +368,15 @@ static int oai_take_b64(const json_t *b64, const char *format,
 {
         if (res->data)
                 return 0; /* first image only */
-        res->data = b64_decode(json_string_value(b64), json_string_length(b64),
-                               &res->data_len);
+        res->data = adapt_b64_decode(json_string_value(b64),
+                                     json_string_length(b64), &res->data_len);
         if (!res->data || !res->data_len)
                 return -1;
         res->content_type = xstrdup(format_ctype(format));
         return 0;
 }
 
+/** An integer usage count (gpt-image-*), or -1. */
 static int64_t usage_tokens(const json_t *usage, const char *k)
 {
         const json_t *v = json_object_get(usage, k);
@@ -716,16 +392,14 @@ static void oai_usage(const json_t *root, struct provider_result *res)
                 return;
         res->input_tokens = usage_tokens(usage, "input_tokens");
         res->output_tokens = usage_tokens(usage, "output_tokens");
-        res->usage_json = json_dumps(usage, JSON_COMPACT);
-        if (!res->usage_json)
-                fatal("out of memory serialising JSON");
+        res->usage_json = adapt_jdump(usage, JSON_COMPACT);
 }
 
 /** data[]: b64_json (first decoded) or url per image. */
 static enum outcome oai_images(const json_t *root, struct provider_result *res,
                                struct provider_err *err)
 {
-        const char *format = jstr(root, "output_format");
+        const char *format = adapt_jstr(root, "output_format");
         const json_t *item, *b64;
         size_t i, n = 0;
 
@@ -733,16 +407,18 @@ static enum outcome oai_images(const json_t *root, struct provider_result *res,
                 b64 = json_object_get(item, "b64_json");
                 if (json_is_string(b64)) {
                         if (oai_take_b64(b64, format, res) == -1)
-                                return retry_200(err, "b64_json is not "
-                                                      "base64");
+                                return adapt_fail(err, OUTCOME_RETRY_LATER,
+                                                  "200: b64_json is not "
+                                                  "base64");
                         n++;
-                } else if (jstr(item, "url")) {
-                        provider_result_add_url(res, jstr(item, "url"));
+                } else if (adapt_jstr(item, "url")) {
+                        provider_result_add_url(res, adapt_jstr(item, "url"));
                         n++;
                 }
         }
         if (!n)
-                return retry_200(err, "no images in the response");
+                return adapt_fail(err, OUTCOME_RETRY_LATER,
+                                  "200: no images in the response");
         res->units = (double)n;
         res->unit = "image";
         oai_usage(root, res);
@@ -758,10 +434,11 @@ static enum outcome sf_images(const json_t *root, struct provider_result *res,
         size_t i;
 
         json_array_foreach(json_object_get(root, "images"), i, item)
-                if (jstr(item, "url"))
-                        provider_result_add_url(res, jstr(item, "url"));
+                if (adapt_jstr(item, "url"))
+                        provider_result_add_url(res, adapt_jstr(item, "url"));
         if (!res->n_urls)
-                return retry_200(err, "no images in the response");
+                return adapt_fail(err, OUTCOME_RETRY_LATER,
+                                  "200: no images in the response");
         res->units = (double)res->n_urls;
         res->unit = "image";
         err->outcome = OUTCOME_SUCCESS;
@@ -772,28 +449,23 @@ typedef enum outcome(images_fn)(const json_t *root,
                                 struct provider_result *res,
                                 struct provider_err *err);
 
-static enum outcome parse_with(const struct rule *rules, images_fn *images,
+static enum outcome parse_with(const struct adapt_rule *rules,
+                               images_fn *images,
                                const struct provider_resp *resp,
                                struct provider_result *res,
                                struct provider_err *err)
 {
-        json_t *root = NULL;
+        json_t *root;
         enum outcome o;
 
-        err->outcome = OUTCOME_SUCCESS;
-        err->http_status = resp->status;
-        err->retry_after_ms = resp->retry_after_ms;
-        err->errstr[0] = '\0';
+        adapt_err_init(resp, err);
         if (resp->transport_err || resp->status == 0)
                 return provider_classify_generic(resp, err);
         if (resp->status < 200 || resp->status >= 300)
                 return parse_error(rules, resp, err);
-        if (!resp->truncated && resp->body)
-                root = json_loadb(resp->body, resp->body_len, 0, NULL);
-        if (!json_is_object(root)) {
-                json_decref(root);
+        root = adapt_ok_json(resp);
+        if (!root)
                 return provider_classify_generic(resp, err);
-        }
         o = images(root, res, err);
         json_decref(root);
         if (o != OUTCOME_SUCCESS)
@@ -816,7 +488,7 @@ static enum outcome sf_parse(const struct provider_cfg *p,
                              struct provider_result *res,
                              struct provider_err *err)
 {
-        return parse_with(sf_rules, sf_images, resp, res, err);
+        return parse_with(adapt_siliconflow_rules, sf_images, resp, res, err);
 }
 
 const struct provider_ops provider_openai_images_ops = {

@@ -28,13 +28,13 @@
  */
 #include "provider.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "adapt.h"
 #include "xmem.h"
 
 #define VERSION_LEN 64
@@ -55,19 +55,6 @@ static int is_hex_id(const char *s)
                strspn(s, "0123456789abcdef") == VERSION_LEN;
 }
 
-/** Length of a name segment ([A-Za-z0-9][A-Za-z0-9._-]*) at \p s. */
-static size_t segment_len(const char *s)
-{
-        size_t n = 0;
-
-        if (!isalnum((unsigned char)s[0]))
-                return 0; /* never "." or "..": the name goes in a path */
-        while (isalnum((unsigned char)s[n]) || s[n] == '.' || s[n] == '_' ||
-               s[n] == '-')
-                n++;
-        return n;
-}
-
 /** What \p m is; *version points at the hex id for SHAPE_VERSION. */
 static enum model_shape shape_of(const char *m, const char **version)
 {
@@ -79,10 +66,10 @@ static enum model_shape shape_of(const char *m, const char **version)
                 *version = m;
                 return SHAPE_VERSION;
         }
-        a = segment_len(m);
+        a = adapt_segment_len(m);
         if (!a || m[a] != '/')
                 return SHAPE_NONE;
-        b = segment_len(m + a + 1);
+        b = adapt_segment_len(m + a + 1);
         if (!b)
                 return SHAPE_NONE;
         if (!m[a + 1 + b])
@@ -98,76 +85,26 @@ static const Genq__V1__ImageRequest *image_of(const Genq__V1__Job *job,
                                               char *errstr,
                                               size_t errstr_size)
 {
-        if (job->payload_case != GENQ__V1__JOB__PAYLOAD_IMAGE || !job->image) {
-                snprintf(errstr, errstr_size, "not an image job");
-                return NULL;
-        }
-        if (!*job->image->prompt) {
-                snprintf(errstr, errstr_size, "image job has no prompt");
-                return NULL;
-        }
-        if (job->image->n_input_image_urls > 1) {
+        const Genq__V1__ImageRequest *im;
+
+        im = adapt_image_job(job, errstr, errstr_size);
+        if (im && im->n_input_image_urls > 1) {
                 snprintf(errstr, errstr_size,
                          "Replicate models take one input image");
                 return NULL;
         }
-        return job->image;
-}
-
-/** base_url without trailing slashes, then \p head, \p arg, \p tail. */
-static int build_url(const struct provider_cfg *p, struct provider_req *req,
-                     const char *head, const char *arg, const char *tail,
-                     char *errstr, size_t errstr_size)
-{
-        size_t n;
-        int r;
-
-        if (!p->base_url || !*p->base_url) {
-                snprintf(errstr, errstr_size, "provider %s has no base_url",
-                         p->name);
-                return -1;
-        }
-        n = strlen(p->base_url);
-        while (n > 0 && p->base_url[n - 1] == '/')
-                n--;
-        r = snprintf(req->url, sizeof(req->url), "%.*s%s%s%s", (int)n,
-                     p->base_url, head, arg, tail);
-        if (r < 0 || (size_t)r >= sizeof(req->url)) {
-                snprintf(errstr, errstr_size, "provider %s: URL too long",
-                         p->name);
-                return -1;
-        }
-        return 0;
+        return im;
 }
 
 /** Authorization, and Content-Type when there is a JSON body. */
 static int build_headers(const char *key, int json, struct provider_req *req,
                          char *errstr, size_t errstr_size)
 {
-        if (key && strpbrk(key, "\r\n")) {
-                snprintf(errstr, errstr_size, "API key contains a newline");
+        if (adapt_auth(req, "Authorization: Bearer ", key, errstr,
+                       errstr_size) == -1)
                 return -1;
-        }
-        if (key && *key)
-                provider_req_header(req, "Authorization: Bearer %s", key);
         if (json)
                 provider_req_header(req, "Content-Type: application/json");
-        return 0;
-}
-
-static void jset(json_t *obj, const char *k, json_t *v)
-{
-        if (!v || json_object_set_new(obj, k, v) == -1)
-                fatal("out of memory building JSON");
-}
-
-static int jset_str(json_t *obj, const char *k, const char *s)
-{
-        json_t *v = json_string(s);
-
-        if (!v)
-                return -1;
-        jset(obj, k, v);
         return 0;
 }
 
@@ -200,41 +137,19 @@ static int input_fields(const Genq__V1__ImageRequest *im, json_t *in)
                 snprintf(ratio, sizeof(ratio), "%s", im->aspect_ratio);
         else
                 ratio_of_size(im->size, ratio, sizeof(ratio));
-        if (jset_str(in, "prompt", im->prompt) == -1 ||
+        if (adapt_jset_str(in, "prompt", im->prompt) == -1 ||
             (*im->negative_prompt &&
-             jset_str(in, "negative_prompt", im->negative_prompt) == -1) ||
-            (*ratio && jset_str(in, "aspect_ratio", ratio) == -1) ||
+             adapt_jset_str(in, "negative_prompt", im->negative_prompt) ==
+                     -1) ||
+            (*ratio && adapt_jset_str(in, "aspect_ratio", ratio) == -1) ||
             (*im->output_format &&
-             jset_str(in, "output_format",
-                      replicate_format(im->output_format)) == -1) ||
+             adapt_jset_str(in, "output_format",
+                            replicate_format(im->output_format)) == -1) ||
             (im->n_input_image_urls &&
-             jset_str(in, "image", im->input_image_urls[0]) == -1))
+             adapt_jset_str(in, "image", im->input_image_urls[0]) == -1))
                 return -1;
         if (im->count > 1)
-                jset(in, "num_outputs", json_integer(im->count));
-        return 0;
-}
-
-/** extra_body merged into \p in as defaults. */
-static int merge_extra(const struct provider_cfg *p, json_t *in,
-                       char *errstr, size_t errstr_size)
-{
-        json_error_t jerr;
-        json_t *extra;
-
-        if (!p->extra_body || !*p->extra_body)
-                return 0;
-        extra = json_loads(p->extra_body, 0, &jerr);
-        if (!json_is_object(extra)) {
-                snprintf(errstr, errstr_size,
-                         "provider %s: extra_body is not a JSON object: %s",
-                         p->name, extra ? "wrong type" : jerr.text);
-                json_decref(extra);
-                return -1;
-        }
-        if (json_object_update_missing(in, extra) == -1)
-                fatal("out of memory building JSON");
-        json_decref(extra);
+                adapt_jset(in, "num_outputs", json_integer(im->count));
         return 0;
 }
 
@@ -248,14 +163,16 @@ static json_t *build_body(const struct provider_cfg *p,
 
         if (!body || !in)
                 fatal("out of memory building JSON");
-        jset(body, "input", in);
+        adapt_jset(body, "input", in);
         if (version)
-                jset(body, "version", json_string(version));
+                adapt_jset(body, "version", json_string(version));
         if (input_fields(im, in) == -1) {
                 snprintf(errstr, errstr_size, "image job is not valid UTF-8");
                 goto err_free_body;
         }
-        if (merge_extra(p, in, errstr, errstr_size) == -1)
+        /* extra_body into "input", where a model's parameters go */
+        if (adapt_merge_obj(p, "extra_body", p->extra_body, in,
+                            ADAPT_MERGE_TOP, errstr, errstr_size) == -1)
                 goto err_free_body;
         return body;
 
@@ -291,21 +208,18 @@ static int build(const struct provider_cfg *p, const char *key,
         if (!body)
                 return -1;
         if ((shape == SHAPE_MODEL
-                     ? build_url(p, req, "/models/", model, "/predictions",
-                                 errstr, errstr_size)
-                     : build_url(p, req, "/predictions", "", "", errstr,
-                                 errstr_size)) == -1 ||
+                     ? adapt_url(req, p, "URL", errstr, errstr_size,
+                                 "/models/", model, "/predictions", NULL)
+                     : adapt_url(req, p, "URL", errstr, errstr_size,
+                                 "/predictions", NULL)) == -1 ||
             build_headers(key, 1, req, errstr, errstr_size) == -1) {
                 json_decref(body);
                 provider_req_clear(req);
                 return -1;
         }
         req->method = "POST";
-        req->body = json_dumps(body, JSON_COMPACT);
+        adapt_req_json(req, body, JSON_COMPACT);
         json_decref(body);
-        if (!req->body)
-                fatal("out of memory serialising JSON");
-        req->body_len = strlen(req->body);
         return 0;
 }
 
@@ -314,12 +228,13 @@ static int build_poll(const struct provider_cfg *p, const char *key,
                       char *errstr, size_t errstr_size)
 {
         memset(req, 0, sizeof(*req));
-        if (!task_id || !*task_id || segment_len(task_id) != strlen(task_id)) {
+        if (!task_id || !*task_id ||
+            adapt_segment_len(task_id) != strlen(task_id)) {
                 snprintf(errstr, errstr_size, "bad prediction id");
                 return -1;
         }
-        if (build_url(p, req, "/predictions/", task_id, "", errstr,
-                      errstr_size) == -1 ||
+        if (adapt_url(req, p, "URL", errstr, errstr_size, "/predictions/",
+                      task_id, NULL) == -1 ||
             build_headers(key, 0, req, errstr, errstr_size) == -1) {
                 provider_req_clear(req);
                 return -1;
@@ -333,16 +248,10 @@ static int build_poll(const struct provider_cfg *p, const char *key,
  */
 
 enum marker {
-        M_END = 0, /**< table terminator */
-        M_ANY,     /**< status alone decides */
-        M_MSG,     /**< title or detail contains one of val (any case) */
-};
-
-struct rule {
-        long status;        /**< HTTP status, 0 = any */
-        enum marker marker;
-        const char *val;    /**< '|'-separated alternatives */
-        enum outcome outcome;
+        M_END = ADAPT_M_END, /**< table terminator */
+        M_ANY = ADAPT_M_ANY, /**< status alone decides */
+        M_MSG = ADAPT_M_OWN, /**< title or detail contains one of val (any
+                                  case) */
 };
 
 #define RETRY OUTCOME_RETRY_LATER
@@ -351,22 +260,14 @@ struct rule {
 #define KEYDIS OUTCOME_KEY_DISABLED
 #define QUOTA OUTCOME_QUOTA_EXHAUSTED
 
-/* Section 5.4 and 12.  5xx and other statuses: provider_classify_generic. */
-static const struct rule rules[] = {
+/* Section 5.4 and 12.  5xx and other statuses: provider_classify_generic.
+ * A body that is not JSON: adapt_nonjson_rule(). */
+static const struct adapt_rule rules[] = {
         {401, M_ANY, NULL, KEYDIS},
         {402, M_ANY, NULL, QUOTA},
         {0, M_MSG, "insufficient credit", QUOTA},
         {404, M_ANY, NULL, FALLBACK},
         {422, M_ANY, NULL, FATAL},
-        {429, M_ANY, NULL, RETRY},
-        {0, M_END, NULL, 0},
-};
-
-static const struct rule nonjson_rules[] = {
-        {401, M_ANY, NULL, KEYDIS},
-        {402, M_ANY, NULL, QUOTA},
-        {403, M_ANY, NULL, FALLBACK},
-        {404, M_ANY, NULL, FALLBACK},
         {429, M_ANY, NULL, RETRY},
         {0, M_END, NULL, 0},
 };
@@ -380,92 +281,29 @@ static const char *const input_markers =
         "nsfw|sensitive|safety|flagged|content policy|moderation|input|"
         "prompt";
 
-static int alt_any(const char *alts, const char *s)
-{
-        char needle[80];
-        size_t n;
+/** The two texts of a problem body. */
+struct problem {
+        const char *title;
+        const char *detail;
+};
 
-        if (!s)
-                return 0;
-        for (;;) {
-                n = strcspn(alts, "|");
-                if (n < sizeof(needle)) {
-                        memcpy(needle, alts, n);
-                        needle[n] = '\0';
-                        if (strcasestr(s, needle))
-                                return 1;
-                }
-                if (!alts[n])
-                        return 0;
-                alts += n + 1;
-        }
+static int marker_match(const struct adapt_rule *r, const void *ctx)
+{
+        const struct problem *pb = ctx;
+
+        return adapt_alt_has(r->val, pb->title) ||
+               adapt_alt_has(r->val, pb->detail);
 }
 
-static const struct rule *rules_match(const struct rule *tab,
-                                      const char *title, const char *detail,
-                                      long status)
-{
-        for (const struct rule *r = tab; r->marker != M_END; r++) {
-                if (r->status && r->status != status)
-                        continue;
-                if (r->marker == M_ANY || alt_any(r->val, title) ||
-                    alt_any(r->val, detail))
-                        return r;
-        }
-        return NULL;
-}
-
-static int token_char(unsigned char c)
-{
-        return isalnum(c) || c == '-' || c == '_' || c >= 0x80;
-}
-
-/** Shorten "r8_xxxxxx..." tokens (Replicate keys) to "r8_…". */
-static void redact_keys(char *s)
-{
-        static const char ell[] = "\xe2\x80\xa6";
-        size_t i = 0, n;
-
-        while (s[i]) {
-                if ((i && token_char((unsigned char)s[i - 1])) ||
-                    strncmp(s + i, "r8_", 3)) {
-                        i++;
-                        continue;
-                }
-                for (n = 3; token_char((unsigned char)s[i + n]); n++)
-                        ;
-                if (n > 8) {
-                        memcpy(s + i + 3, ell, sizeof(ell) - 1);
-                        memmove(s + i + 3 + sizeof(ell) - 1, s + i + n,
-                                strlen(s + i + n) + 1);
-                        n = 3 + sizeof(ell) - 1;
-                }
-                i += n;
-        }
-}
-
-static void copy_utf8(char *dst, size_t dstsz, const char *src)
-{
-        size_t n = strlen(src);
-
-        if (n >= dstsz) {
-                n = dstsz - 1;
-                while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
-                        n--;
-        }
-        memcpy(dst, src, n);
-        dst[n] = '\0';
-}
-
-static void set_errstr(struct provider_err *err, const char *fmt,
-                       const char *a, const char *b)
-{
-        char buf[1024];
-
-        snprintf(buf, sizeof(buf), fmt, a, b);
-        redact_keys(buf);
-        copy_utf8(err->errstr, sizeof(err->errstr), buf);
-}
+/** "r8_xxxxxx..." tokens (Replicate keys) shortened to "r8_…". */
+static const char *const key_prefixes[] = {"r8_", NULL};
+static const struct adapt_redact keys = {
+        .prefixes = key_prefixes,
+        .chars = "-_",
+        .token_start = 1,
+        .high_bytes = 1,
+        .min_len = 6,
+};
 
 /** Body "retry_after" (seconds) as ms, or -1. */
 static int64_t body_retry_after(const json_t *root)
@@ -480,25 +318,23 @@ static int64_t body_retry_after(const json_t *root)
 static enum outcome parse_error(const struct provider_resp *resp,
                                 struct provider_err *err)
 {
-        const char *title = NULL, *detail = NULL;
-        const struct rule *r;
-        char status[16];
+        struct problem pb;
         json_t *root;
 
-        root = json_loadb(resp->body ? resp->body : "", resp->body_len, 0,
-                          NULL);
-        title = json_string_value(json_object_get(root, "title"));
-        detail = json_string_value(json_object_get(root, "detail"));
-        r = rules_match(json_is_object(root) ? rules : nonjson_rules, title,
-                        detail, resp->status);
-        provider_classify_generic(resp, err);
-        if (r)
-                err->outcome = r->outcome;
-        if (json_is_object(root)) {
-                snprintf(status, sizeof(status), "%ld", resp->status);
-                set_errstr(err, "%s: %s", status,
-                           detail ? detail : title ? title : "(no detail)");
-        }
+        root = adapt_body_json(resp);
+        pb.title = adapt_jstr(root, "title");
+        pb.detail = adapt_jstr(root, "detail");
+        adapt_classify(resp,
+                       json_is_object(root)
+                               ? adapt_rules_match(rules, resp->status,
+                                                   marker_match, &pb)
+                               : adapt_nonjson_rule(resp->status),
+                       err);
+        if (json_is_object(root))
+                adapt_errstr(err, &keys, "%ld: %s", resp->status,
+                             pb.detail  ? pb.detail
+                             : pb.title ? pb.title
+                                        : "(no detail)");
         if (err->retry_after_ms < 0)
                 err->retry_after_ms = body_retry_after(root);
         json_decref(root);
@@ -509,52 +345,26 @@ static enum outcome parse_error(const struct provider_resp *resp,
  * Reading predictions.
  */
 
-static void parse_begin(const struct provider_resp *resp,
-                        struct provider_err *err)
-{
-        err->outcome = OUTCOME_SUCCESS;
-        err->http_status = resp->status;
-        err->retry_after_ms = resp->retry_after_ms;
-        err->errstr[0] = '\0';
-}
-
 /** The prediction object of a 2xx answer, or NULL. */
 static json_t *prediction(const struct provider_resp *resp)
 {
-        json_t *root = NULL;
+        json_t *root = adapt_ok_json(resp);
 
-        if (!resp->truncated && resp->body)
-                root = json_loadb(resp->body, resp->body_len, 0, NULL);
-        if (json_is_object(root) &&
-            json_is_string(json_object_get(root, "status")))
+        if (json_is_string(json_object_get(root, "status")))
                 return root;
         json_decref(root);
         return NULL;
 }
 
-static enum outcome classify_http(const struct provider_resp *resp,
-                                  struct provider_err *err)
+/** The submit's 2xx answer: the prediction, whose id is the task id. */
+static enum outcome submit_ok(const Genq__V1__Job *job,
+                              const struct provider_resp *resp,
+                              struct provider_result *res,
+                              struct provider_err *err, adapt_error_fn *error)
 {
-        if (resp->transport_err || resp->status == 0 ||
-            (resp->status >= 200 && resp->status < 300))
-                return provider_classify_generic(resp, err);
-        return parse_error(resp, err);
-}
-
-static enum outcome parse(const struct provider_cfg *p,
-                          const Genq__V1__Job *job,
-                          const struct provider_resp *resp,
-                          struct provider_result *res,
-                          struct provider_err *err)
-{
+        json_t *root = prediction(resp);
         const char *id;
-        json_t *root;
 
-        parse_begin(resp, err);
-        if (resp->status < 200 || resp->status >= 300 ||
-            resp->transport_err)
-                return classify_http(resp, err);
-        root = prediction(resp);
         id = json_string_value(json_object_get(root, "id"));
         if (!id || !*id) {
                 json_decref(root);
@@ -563,6 +373,15 @@ static enum outcome parse(const struct provider_cfg *p,
         res->task_id = xstrdup(id);
         json_decref(root);
         return OUTCOME_SUCCESS;
+}
+
+static enum outcome parse(const struct provider_cfg *p,
+                          const Genq__V1__Job *job,
+                          const struct provider_resp *resp,
+                          struct provider_result *res,
+                          struct provider_err *err)
+{
+        return adapt_parse(job, resp, res, err, submit_ok, parse_error);
 }
 
 /** Add \p v's URLs: a string, an array of strings, or an object's string
@@ -614,11 +433,8 @@ static enum outcome st_succeeded(const json_t *pred,
         res->unit = "image";
         res->model = xstrdup(json_string_value(json_object_get(pred,
                                                                "model")));
-        if (json_is_object(metrics)) {
-                res->usage_json = json_dumps(metrics, JSON_COMPACT);
-                if (!res->usage_json)
-                        fatal("out of memory serialising JSON");
-        }
+        if (json_is_object(metrics))
+                res->usage_json = adapt_jdump(metrics, JSON_COMPACT);
         return OUTCOME_SUCCESS;
 }
 
@@ -627,10 +443,10 @@ static enum outcome st_failed(const json_t *pred, struct provider_result *res,
 {
         const char *e = json_string_value(json_object_get(pred, "error"));
 
-        set_errstr(err, "prediction failed: %s%s", e ? e : "(no error text)",
-                   "");
-        return alt_any(input_markers, e) ? OUTCOME_FATAL_JOB
-                                         : OUTCOME_FALLBACK_NEXT;
+        adapt_errstr(err, &keys, "prediction failed: %s",
+                     e ? e : "(no error text)");
+        return adapt_alt_has(input_markers, e) ? OUTCOME_FATAL_JOB
+                                               : OUTCOME_FALLBACK_NEXT;
 }
 
 static enum outcome st_canceled(const json_t *pred,
@@ -658,20 +474,16 @@ static const struct {
         {"canceled", st_canceled},  {"aborted", st_aborted},
 };
 
-static enum outcome parse_poll(const struct provider_cfg *p,
-                               const Genq__V1__Job *job,
-                               const struct provider_resp *resp,
-                               struct provider_result *res,
-                               struct provider_err *err)
+/** A poll's 2xx answer: the prediction's status decides (states[]). */
+static enum outcome poll_ok(const Genq__V1__Job *job,
+                            const struct provider_resp *resp,
+                            struct provider_result *res,
+                            struct provider_err *err, adapt_error_fn *error)
 {
         const char *status;
         json_t *pred;
         size_t i;
 
-        parse_begin(resp, err);
-        if (resp->status < 200 || resp->status >= 300 ||
-            resp->transport_err)
-                return classify_http(resp, err);
         pred = prediction(resp);
         if (!pred)
                 return provider_classify_generic(resp, err);
@@ -689,6 +501,15 @@ static enum outcome parse_poll(const struct provider_cfg *p,
         if (err->outcome != OUTCOME_SUCCESS)
                 provider_result_clear(res);
         return err->outcome;
+}
+
+static enum outcome parse_poll(const struct provider_cfg *p,
+                               const Genq__V1__Job *job,
+                               const struct provider_resp *resp,
+                               struct provider_result *res,
+                               struct provider_err *err)
+{
+        return adapt_parse(job, resp, res, err, poll_ok, parse_error);
 }
 
 const struct provider_ops provider_replicate_ops = {

@@ -26,7 +26,6 @@
  */
 #include "provider.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +33,7 @@
 
 #include <jansson.h>
 
+#include "adapt.h"
 #include "xmem.h"
 
 #define SUBMIT_PATH "/video/submit"
@@ -50,49 +50,6 @@
  * Building requests.
  */
 
-/** Set \p k to \p v, taking \p v; fatal on allocation failure. */
-static void jset(json_t *obj, const char *k, json_t *v)
-{
-        if (!v || json_object_set_new(obj, k, v) == -1)
-                fatal("out of memory building JSON");
-}
-
-/** Set \p k to string \p s. @returns -1 if \p s is not valid UTF-8. */
-static int jset_str(json_t *obj, const char *k, const char *s)
-{
-        json_t *v = json_string(s);
-
-        if (!v)
-                return -1;
-        jset(obj, k, v);
-        return 0;
-}
-
-/** "<base without trailing slashes><path>" into req->url. */
-static int set_url(const struct provider_cfg *p, struct provider_req *req,
-                   const char *path, char *errstr, size_t errstr_size)
-{
-        size_t n;
-        int r;
-
-        if (!p->base_url || !*p->base_url) {
-                snprintf(errstr, errstr_size, "provider %s has no base_url",
-                         p->name);
-                return -1;
-        }
-        n = strlen(p->base_url);
-        while (n > 0 && p->base_url[n - 1] == '/')
-                n--;
-        r = snprintf(req->url, sizeof(req->url), "%.*s%s", (int)n,
-                     p->base_url, path);
-        if (r < 0 || (size_t)r >= sizeof(req->url)) {
-                snprintf(errstr, errstr_size, "provider %s: URL too long",
-                         p->name);
-                return -1;
-        }
-        return 0;
-}
-
 /**
  * POST \p body (JSON) to \p path with the usual headers.
  * @remark takes \p body in every case.
@@ -102,21 +59,12 @@ static int post_json(const struct provider_cfg *p, const char *key,
                      struct provider_req *req, char *errstr,
                      size_t errstr_size)
 {
-        if (key && strpbrk(key, "\r\n")) {
-                snprintf(errstr, errstr_size, "API key contains a newline");
+        if (adapt_json_headers(req, "Authorization: Bearer ", key, 1, errstr,
+                               errstr_size) == -1 ||
+            adapt_url(req, p, "URL", errstr, errstr_size, path, NULL) == -1)
                 goto err_free_body;
-        }
-        if (set_url(p, req, path, errstr, errstr_size) == -1)
-                goto err_free_body;
-        if (key && *key)
-                provider_req_header(req, "Authorization: Bearer %s", key);
-        provider_req_header(req, "Content-Type: application/json");
-        provider_req_header(req, "Accept: application/json");
         req->method = "POST";
-        req->body = json_dumps(body, JSON_COMPACT);
-        if (!req->body)
-                fatal("out of memory serialising JSON");
-        req->body_len = strlen(req->body);
+        adapt_req_json(req, body, JSON_COMPACT);
         json_decref(body);
         return 0;
 
@@ -124,29 +72,6 @@ err_free_body:
         json_decref(body);
         provider_req_clear(req);
         return -1;
-}
-
-/** Merge extra_body into \p body; keys the adapter set win. */
-static int merge_extra(const struct provider_cfg *p, json_t *body,
-                       char *errstr, size_t errstr_size)
-{
-        json_error_t jerr;
-        json_t *extra;
-
-        if (!p->extra_body || !*p->extra_body)
-                return 0;
-        extra = json_loads(p->extra_body, 0, &jerr);
-        if (!json_is_object(extra)) {
-                snprintf(errstr, errstr_size,
-                         "provider %s: extra_body is not a JSON object: %s",
-                         p->name, extra ? "wrong type" : jerr.text);
-                json_decref(extra);
-                return -1;
-        }
-        if (json_object_update_missing(body, extra) == -1)
-                fatal("out of memory building JSON");
-        json_decref(extra);
-        return 0;
 }
 
 /** Job aspect ratios and the image_size each becomes ("" = none given). */
@@ -213,16 +138,19 @@ static int fill_body(const struct provider_cfg *p,
                      const Genq__V1__VideoRequest *v, const char *model,
                      json_t *body, char *errstr, size_t errstr_size)
 {
-        if (jset_str(body, "model", model) == -1 ||
-            jset_str(body, "prompt", v->prompt) == -1 ||
+        if (adapt_jset_str(body, "model", model) == -1 ||
+            adapt_jset_str(body, "prompt", v->prompt) == -1 ||
             (*v->first_frame_url &&
-             jset_str(body, "image", v->first_frame_url) == -1)) {
+             adapt_jset_str(body, "image", v->first_frame_url) == -1)) {
                 snprintf(errstr, errstr_size,
                          "model, prompt or image is not valid UTF-8");
                 return -1;
         }
-        jset(body, "image_size", json_string(image_size(v->aspect_ratio)));
-        return merge_extra(p, body, errstr, errstr_size);
+        adapt_jset(body, "image_size",
+                   json_string(image_size(v->aspect_ratio)));
+        /* extra_body at the top level; keys the adapter set win */
+        return adapt_merge_obj(p, "extra_body", p->extra_body, body,
+                               ADAPT_MERGE_TOP, errstr, errstr_size);
 }
 
 static int build(const struct provider_cfg *p, const char *key,
@@ -271,7 +199,7 @@ static int build_poll(const struct provider_cfg *p, const char *key,
         if (!body)
                 fatal("out of memory building JSON");
         if (!task_id || !*task_id ||
-            jset_str(body, "requestId", task_id) == -1) {
+            adapt_jset_str(body, "requestId", task_id) == -1) {
                 snprintf(errstr, errstr_size, "bad task id");
                 json_decref(body);
                 return -1;
@@ -285,21 +213,15 @@ static int build_poll(const struct provider_cfg *p, const char *key,
  */
 
 enum marker {
-        M_END = 0, /**< table terminator */
-        M_ANY,     /**< status alone decides */
-        M_CODE,    /**< code equals one of val */
-        M_MSG,     /**< message contains one of val (any case) */
+        M_END = ADAPT_M_END,  /**< table terminator */
+        M_ANY = ADAPT_M_ANY,  /**< status alone decides */
+        M_CODE = ADAPT_M_OWN, /**< code equals one of val */
+        M_MSG,                /**< message contains one of val (any case) */
 };
 
-/** One row of section 12: first row whose status and marker match wins. */
-struct rule {
-        long status;          /**< HTTP status, 0 = any */
-        enum marker marker;
-        const char *val;      /**< '|'-separated alternatives */
-        enum outcome outcome;
-};
-
-static const struct rule rules[] = {
+/* Section 1.2 SiliconFlow and the section 12 rows.  A body that is not
+ * JSON: adapt_nonjson_rule(). */
+static const struct adapt_rule rules[] = {
         {400, M_CODE, "20012", FALLBACK}, /* model does not exist */
         {400, M_ANY, NULL, FATAL},
         {401, M_ANY, NULL, KEYDIS},
@@ -312,101 +234,28 @@ static const struct rule rules[] = {
         {0, M_END, NULL, 0},
 };
 
-/*
- * No JSON body: a proxy, CDN or WAF answered.  Only the status is left;
- * never disable a key on a 403 page (WAF and region blocks look like
- * that), and a 404 page means the URL is wrong here, not the job.
- */
-static const struct rule nonjson_rules[] = {
-        {401, M_ANY, NULL, KEYDIS},
-        {402, M_ANY, NULL, QUOTA},
-        {403, M_ANY, NULL, FALLBACK},
-        {404, M_ANY, NULL, FALLBACK},
-        {429, M_ANY, NULL, RETRY},
-        {0, M_END, NULL, 0},
+/** The fields of an error body the rules look at. */
+struct errbody {
+        const char *code;    /**< code as text, "" if none */
+        const char *message; /**< message, or NULL */
 };
 
-/** Does one of the '|'-separated \p alts equal (or, \p contains, occur
- *  in, any case) \p s? */
-static int alt_match(const char *alts, const char *s, int contains)
+static int marker_match(const struct adapt_rule *r, const void *ctx)
 {
-        char needle[64];
-        size_t n;
+        const struct errbody *eb = ctx;
 
-        if (!s)
-                return 0;
-        for (;;) {
-                n = strcspn(alts, "|");
-                if (n < sizeof(needle)) {
-                        memcpy(needle, alts, n);
-                        needle[n] = '\0';
-                        if (contains ? strcasestr(s, needle) != NULL
-                                     : !strcmp(s, needle))
-                                return 1;
-                }
-                if (!alts[n])
-                        return 0;
-                alts += n + 1;
-        }
-}
-
-static const struct rule *rule_find(const struct rule *table, long status,
-                                    const char *code, const char *msg)
-{
-        for (const struct rule *r = table; r->marker != M_END; r++) {
-                if (r->status && r->status != status)
-                        continue;
-                if (r->marker == M_ANY ||
-                    (r->marker == M_CODE && alt_match(r->val, code, 0)) ||
-                    (r->marker == M_MSG && alt_match(r->val, msg, 1)))
-                        return r;
-        }
-        return NULL;
-}
-
-/** Copy \p src into \p dst, cut at a UTF-8 character boundary. */
-static void copy_utf8(char *dst, size_t dstsz, const char *src)
-{
-        size_t n = strlen(src);
-
-        if (n >= dstsz) {
-                n = dstsz - 1;
-                while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
-                        n--;
-        }
-        memcpy(dst, src, n);
-        dst[n] = '\0';
-}
-
-static void set_errstr(struct provider_err *err, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-/** printf into err->errstr, cut on a UTF-8 boundary. */
-static void set_errstr(struct provider_err *err, const char *fmt, ...)
-{
-        char buf[512];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
-        copy_utf8(err->errstr, sizeof(err->errstr), buf);
-}
-
-static const char *jstr(const json_t *obj, const char *k)
-{
-        return json_string_value(json_object_get(obj, k));
+        if (r->marker == M_CODE)
+                return adapt_alt_eq(r->val, eb->code);
+        return r->marker == M_MSG && adapt_alt_has(r->val, eb->message);
 }
 
 /** A non-2xx answer: the table on {code, message}, else by status. */
 static enum outcome parse_error(const struct provider_resp *resp,
                                 struct provider_err *err)
 {
-        json_t *root = json_loadb(resp->body ? resp->body : "",
-                                  resp->body_len, 0, NULL);
+        json_t *root = adapt_body_json(resp);
         const json_t *c = json_object_get(root, "code");
-        const char *msg = jstr(root, "message");
-        const struct rule *r;
+        struct errbody eb = {"", adapt_jstr(root, "message")};
         char code[24] = "";
 
         if (json_is_integer(c))
@@ -414,27 +263,20 @@ static enum outcome parse_error(const struct provider_resp *resp,
                          json_integer_value(c));
         else if (json_is_string(c))
                 snprintf(code, sizeof(code), "%s", json_string_value(c));
-        r = rule_find(json_is_object(root) ? rules : nonjson_rules,
-                      resp->status, code, msg);
-        provider_classify_generic(resp, err);
-        if (r)
-                err->outcome = r->outcome;
+        eb.code = code;
+        adapt_classify(resp,
+                       json_is_object(root)
+                               ? adapt_rules_match(rules, resp->status,
+                                                   marker_match, &eb)
+                               : adapt_nonjson_rule(resp->status),
+                       err);
         if (json_is_object(root))
-                set_errstr(err, "%ld %s: %s", resp->status, code,
-                           msg ? msg : "(no message)");
+                adapt_errstr(err, NULL, "%ld %s: %s", resp->status, code,
+                             eb.message ? eb.message : "(no message)");
         if (err->retry_after_ms < 0)
-                err->retry_after_ms = provider_parse_try_again(msg);
+                err->retry_after_ms = provider_parse_try_again(eb.message);
         json_decref(root);
         return err->outcome;
-}
-
-static void err_init(const struct provider_resp *resp,
-                     struct provider_err *err)
-{
-        err->outcome = OUTCOME_SUCCESS;
-        err->http_status = resp->status;
-        err->retry_after_ms = resp->retry_after_ms;
-        err->errstr[0] = '\0';
 }
 
 /**
@@ -444,9 +286,9 @@ static void err_init(const struct provider_resp *resp,
 static json_t *load_ok(const struct provider_resp *resp,
                        struct provider_err *err)
 {
-        json_t *root = NULL;
+        json_t *root;
 
-        err_init(resp, err);
+        adapt_err_init(resp, err);
         if (resp->transport_err || resp->status == 0) {
                 provider_classify_generic(resp, err);
                 return NULL;
@@ -455,21 +297,15 @@ static json_t *load_ok(const struct provider_resp *resp,
                 parse_error(resp, err);
                 return NULL;
         }
-        if (!resp->truncated && resp->body)
-                root = json_loadb(resp->body, resp->body_len, 0, NULL);
-        if (!json_is_object(root)) {
-                json_decref(root);
+        root = adapt_ok_json(resp);
+        if (!root)
                 provider_classify_generic(resp, err);
-                return NULL;
-        }
         return root;
 }
 
 static enum outcome malformed(struct provider_err *err, const char *why)
 {
-        set_errstr(err, "siliconflow_video: %s", why);
-        err->outcome = RETRY;
-        return err->outcome;
+        return adapt_fail(err, RETRY, "siliconflow_video: %s", why);
 }
 
 /*
@@ -487,7 +323,7 @@ static enum outcome parse(const struct provider_cfg *p,
 
         if (!root)
                 return err->outcome;
-        id = jstr(root, "requestId");
+        id = adapt_jstr(root, "requestId");
         if (id && *id)
                 res->task_id = xstrdup(id);
         else
@@ -497,22 +333,18 @@ static enum outcome parse(const struct provider_cfg *p,
 }
 
 /** Failure reasons that blame the job: its content, prompt or image. */
-static const char *const job_fault_words[] = {
-        "content", "prompt", "image", "policy", "sensitive",
-        "nsfw",    "unsafe", "moderat", "violat", "inappropriate",
-};
+static const char *const job_fault_words =
+        "content|prompt|image|policy|sensitive|nsfw|unsafe|moderat|violat|"
+        "inappropriate";
 
 static enum outcome task_failed(const char *status, const char *reason,
                                 struct provider_err *err)
 {
-        err->outcome = FALLBACK;
-        for (size_t i = 0;
-             i < sizeof(job_fault_words) / sizeof(job_fault_words[0]); i++)
-                if (strcasestr(reason, job_fault_words[i]))
-                        err->outcome = FATAL;
-        set_errstr(err, "siliconflow video %.20s: %s", status,
-                   *reason ? reason : "(no reason)");
-        return err->outcome;
+        return adapt_fail(err,
+                          adapt_alt_has(job_fault_words, reason) ? FATAL
+                                                                 : FALLBACK,
+                          "siliconflow video %.20s: %s", status,
+                          *reason ? reason : "(no reason)");
 }
 
 static double job_seconds(const Genq__V1__Job *job)
@@ -534,13 +366,11 @@ static enum outcome task_succeeded(const json_t *root,
         json_array_foreach(json_object_get(json_object_get(root, "results"),
                                            "videos"),
                            i, v)
-                if (jstr(v, "url") && *jstr(v, "url"))
-                        provider_result_add_url(res, jstr(v, "url"));
-        if (!res->n_urls) {
-                set_errstr(err, "siliconflow video Succeed without a URL");
-                err->outcome = FALLBACK;
-                return err->outcome;
-        }
+                if (adapt_jstr(v, "url") && *adapt_jstr(v, "url"))
+                        provider_result_add_url(res, adapt_jstr(v, "url"));
+        if (!res->n_urls)
+                return adapt_fail(err, FALLBACK,
+                                  "siliconflow video Succeed without a URL");
         res->units = job_seconds(job);
         res->unit = "second";
         return err->outcome;
@@ -557,13 +387,13 @@ static enum outcome parse_poll(const struct provider_cfg *p,
 
         if (!root)
                 return err->outcome;
-        status = jstr(root, "status");
-        reason = jstr(root, "reason");
+        status = adapt_jstr(root, "status");
+        reason = adapt_jstr(root, "reason");
         if (!status || !*status) {
                 malformed(err, "status answered no status");
         } else if (!strcmp(status, "InQueue") ||
                    !strcmp(status, "InProgress")) {
-                set_errstr(err, "siliconflow video %s", status);
+                adapt_errstr(err, NULL, "siliconflow video %s", status);
                 err->outcome = OUTCOME_PENDING;
         } else if (!strcmp(status, "Succeed")) {
                 task_succeeded(root, job, res, err);

@@ -26,7 +26,6 @@
  */
 #include "provider.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +33,7 @@
 
 #include <jansson.h>
 
+#include "adapt.h"
 #include "xmem.h"
 
 #define FILTERED "CONTENT_FILTERED"
@@ -100,21 +100,16 @@ static const Genq__V1__ImageRequest *image_of(const Genq__V1__Job *job,
                                               char *errstr,
                                               size_t errstr_size)
 {
-        if (job->payload_case != GENQ__V1__JOB__PAYLOAD_IMAGE || !job->image) {
-                snprintf(errstr, errstr_size, "not an image job");
-                return NULL;
-        }
-        if (!*job->image->prompt) {
-                snprintf(errstr, errstr_size, "image job has no prompt");
-                return NULL;
-        }
-        if (job->image->count > 1 || job->image->n_input_image_urls) {
+        const Genq__V1__ImageRequest *im;
+
+        im = adapt_image_job(job, errstr, errstr_size);
+        if (im && (im->count > 1 || im->n_input_image_urls)) {
                 /* one image per call; image-to-image needs an upload */
                 snprintf(errstr, errstr_size,
                          "Stability makes one image from a prompt only");
                 return NULL;
         }
-        return job->image;
+        return im;
 }
 
 /** The model for the job: its hint if Stability knows it, else p->model. */
@@ -132,63 +127,25 @@ static const char *model_of(const struct provider_cfg *p,
         return NULL;
 }
 
-static int build_url(const struct provider_cfg *p, const char *path,
-                     struct provider_req *req, char *errstr,
-                     size_t errstr_size)
-{
-        size_t n;
-        int r;
-
-        if (!p->base_url || !*p->base_url) {
-                snprintf(errstr, errstr_size, "provider %s has no base_url",
-                         p->name);
-                return -1;
-        }
-        n = strlen(p->base_url);
-        while (n > 0 && p->base_url[n - 1] == '/')
-                n--;
-        r = snprintf(req->url, sizeof(req->url), "%.*s/%s", (int)n,
-                     p->base_url, path);
-        if (r < 0 || (size_t)r >= sizeof(req->url)) {
-                snprintf(errstr, errstr_size, "provider %s: base_url too long",
-                         p->name);
-                return -1;
-        }
-        return 0;
-}
-
-static void add_field(struct provider_req *req, const char *name,
-                      const char *value)
-{
-        provider_req_part(req, name, value, strlen(value), NULL, NULL);
-}
-
-static int has_field(const struct provider_req *req, const char *name)
-{
-        for (size_t i = 0; i < req->n_parts; i++)
-                if (!strcmp(req->parts[i].name, name))
-                        return 1;
-        return 0;
-}
-
 static void add_job_fields(const Genq__V1__ImageRequest *im,
                            const char *model, struct provider_req *req)
 {
         char ratio[32];
 
-        add_field(req, "prompt", im->prompt);
+        provider_req_field(req, "prompt", im->prompt);
         if (*im->negative_prompt)
-                add_field(req, "negative_prompt", im->negative_prompt);
+                provider_req_field(req, "negative_prompt",
+                                   im->negative_prompt);
         if (*im->aspect_ratio)
                 snprintf(ratio, sizeof(ratio), "%s", im->aspect_ratio);
         else
                 ratio_of_size(im->size, ratio, sizeof(ratio));
         if (*ratio)
-                add_field(req, "aspect_ratio", ratio);
+                provider_req_field(req, "aspect_ratio", ratio);
         if (*im->output_format)
-                add_field(req, "output_format", im->output_format);
+                provider_req_field(req, "output_format", im->output_format);
         if (models[model_row(model)].model_field)
-                add_field(req, "model", model);
+                provider_req_field(req, "model", model);
 }
 
 /** A scalar JSON value as form text, in \p out. @returns -1 if not one. */
@@ -225,8 +182,8 @@ static int add_extra(const struct provider_cfg *p, struct provider_req *req,
         json_object_foreach(extra, k, v) {
                 if (scalar_text(v, text, sizeof(text)) == -1)
                         r = -1;
-                else if (!has_field(req, k))
-                        add_field(req, k, text);
+                else if (!provider_req_has_part(req, k))
+                        provider_req_field(req, k, text);
         }
         json_decref(extra);
         if (r == -1)
@@ -251,23 +208,22 @@ static int build(const struct provider_cfg *p, const char *key,
         model = model_of(p, im, errstr, errstr_size);
         if (!model)
                 return -1;
-        if (key && strpbrk(key, "\r\n")) {
-                snprintf(errstr, errstr_size, "API key contains a newline");
+        if (adapt_auth(req, "Authorization: Bearer ", key, errstr,
+                       errstr_size) == -1)
                 return -1;
-        }
-        if (build_url(p, models[model_row(model)].path, req, errstr,
-                      errstr_size) == -1)
-                return -1;
+        if (adapt_url(req, p, "base_url", errstr, errstr_size, "/",
+                      models[model_row(model)].path, NULL) == -1)
+                goto err_clear_req;
         req->method = "POST";
-        if (key && *key)
-                provider_req_header(req, "Authorization: Bearer %s", key);
         provider_req_header(req, "Accept: image/*");
         add_job_fields(im, model, req);
-        if (add_extra(p, req, errstr, errstr_size) == -1) {
-                provider_req_clear(req);
-                return -1;
-        }
+        if (add_extra(p, req, errstr, errstr_size) == -1)
+                goto err_clear_req;
         return 0;
+
+err_clear_req:
+        provider_req_clear(req);
+        return -1;
 }
 
 /*
@@ -280,17 +236,10 @@ struct errbody {
 };
 
 enum marker {
-        M_END = 0, /**< table terminator */
-        M_ANY,     /**< status alone decides */
-        M_NAME,    /**< name equals val */
-        M_MSG,     /**< message contains one of val (any case) */
-};
-
-struct rule {
-        long status;        /**< HTTP status, 0 = any */
-        enum marker marker;
-        const char *val;    /**< '|'-separated alternatives */
-        enum outcome outcome;
+        M_END = ADAPT_M_END,  /**< table terminator */
+        M_ANY = ADAPT_M_ANY,  /**< status alone decides */
+        M_NAME = ADAPT_M_OWN, /**< name equals val */
+        M_MSG,                /**< message contains one of val (any case) */
 };
 
 #define RETRY OUTCOME_RETRY_LATER
@@ -300,8 +249,9 @@ struct rule {
 #define QUOTA OUTCOME_QUOTA_EXHAUSTED
 
 /* Section 5.3 and 12; 404 (a mode or engine this account or base URL does
- * not serve) is the "unknown model" row every other provider has. */
-static const struct rule rules[] = {
+ * not serve) is the "unknown model" row every other provider has.  A body
+ * that is not JSON: adapt_nonjson_rule(). */
+static const struct adapt_rule rules[] = {
         {402, M_ANY, NULL, QUOTA},
         {403, M_NAME, "content_moderation", FATAL},
         {0, M_MSG, "insufficient credits|insufficient balance", QUOTA},
@@ -315,49 +265,13 @@ static const struct rule rules[] = {
         {0, M_END, NULL, 0},
 };
 
-static const struct rule nonjson_rules[] = {
-        {401, M_ANY, NULL, KEYDIS},
-        {402, M_ANY, NULL, QUOTA},
-        {403, M_ANY, NULL, FALLBACK},
-        {404, M_ANY, NULL, FALLBACK},
-        {429, M_ANY, NULL, RETRY},
-        {0, M_END, NULL, 0},
-};
-
-static int alt_any(const char *alts, const char *s, int contains)
+static int marker_match(const struct adapt_rule *r, const void *ctx)
 {
-        char needle[80];
-        size_t n;
+        const struct errbody *eb = ctx;
 
-        if (!s)
-                return 0;
-        for (;;) {
-                n = strcspn(alts, "|");
-                if (n < sizeof(needle)) {
-                        memcpy(needle, alts, n);
-                        needle[n] = '\0';
-                        if (contains ? strcasestr(s, needle) != NULL
-                                     : !strcmp(s, needle))
-                                return 1;
-                }
-                if (!alts[n])
-                        return 0;
-                alts += n + 1;
-        }
-}
-
-static const struct rule *rules_match(const struct rule *tab,
-                                      const struct errbody *eb, long status)
-{
-        for (const struct rule *r = tab; r->marker != M_END; r++) {
-                if (r->status && r->status != status)
-                        continue;
-                if (r->marker == M_ANY ||
-                    (r->marker == M_NAME && alt_any(r->val, eb->name, 0)) ||
-                    (r->marker == M_MSG && alt_any(r->val, eb->message, 1)))
-                        return r;
-        }
-        return NULL;
+        if (r->marker == M_NAME)
+                return adapt_alt_eq(r->val, eb->name);
+        return r->marker == M_MSG && adapt_alt_has(r->val, eb->message);
 }
 
 static void errbody_read(struct errbody *eb, const json_t *root)
@@ -370,79 +284,37 @@ static void errbody_read(struct errbody *eb, const json_t *root)
                         json_string_value(json_object_get(root, "message"));
 }
 
-static int token_char(unsigned char c)
-{
-        return isalnum(c) || c == '-' || c == '_' || c >= 0x80;
-}
-
-/** Shorten "sk-xxxxxx..." tokens (Stability keys) to "sk-…". */
-static void redact_keys(char *s)
-{
-        static const char ell[] = "\xe2\x80\xa6";
-        size_t i = 0, n;
-
-        while (s[i]) {
-                if ((i && token_char((unsigned char)s[i - 1])) ||
-                    strncmp(s + i, "sk-", 3)) {
-                        i++;
-                        continue;
-                }
-                for (n = 3; token_char((unsigned char)s[i + n]); n++)
-                        ;
-                if (n > 8) {
-                        memcpy(s + i + 3, ell, sizeof(ell) - 1);
-                        memmove(s + i + 3 + sizeof(ell) - 1, s + i + n,
-                                strlen(s + i + n) + 1);
-                        n = 3 + sizeof(ell) - 1;
-                }
-                i += n;
-        }
-}
-
-static void copy_utf8(char *dst, size_t dstsz, const char *src)
-{
-        size_t n = strlen(src);
-
-        if (n >= dstsz) {
-                n = dstsz - 1;
-                while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
-                        n--;
-        }
-        memcpy(dst, src, n);
-        dst[n] = '\0';
-}
-
-/** "<status> <name>: <errors[0]>", key-shaped tokens redacted. */
-static void errbody_errstr(const struct errbody *eb, long status,
-                           struct provider_err *err)
-{
-        char buf[1024];
-
-        snprintf(buf, sizeof(buf), "%ld%s%s: %s", status, eb->name ? " " : "",
-                 eb->name ? eb->name : "",
-                 eb->message ? eb->message : "(no message)");
-        redact_keys(buf);
-        copy_utf8(err->errstr, sizeof(err->errstr), buf);
-}
+/** "sk-xxxxxx..." tokens (Stability keys) shortened to "sk-…". */
+static const char *const key_prefixes[] = {"sk-", NULL};
+static const struct adapt_redact keys = {
+        .prefixes = key_prefixes,
+        .chars = "-_",
+        .token_start = 1,
+        .high_bytes = 1,
+        .min_len = 6,
+};
 
 static enum outcome parse_error(const struct provider_resp *resp,
                                 struct provider_err *err)
 {
-        struct errbody eb = {NULL, NULL};
-        const struct rule *r;
+        struct errbody eb;
         json_t *root;
 
-        root = json_loadb(resp->body ? resp->body : "", resp->body_len, 0,
-                          NULL);
-        if (json_is_object(root))
-                errbody_read(&eb, root);
-        r = rules_match(json_is_object(root) ? rules : nonjson_rules, &eb,
-                        resp->status);
-        provider_classify_generic(resp, err);
-        if (r)
-                err->outcome = r->outcome;
-        if (json_is_object(root))
-                errbody_errstr(&eb, resp->status, err);
+        root = adapt_body_json(resp);
+        if (!json_is_object(root)) {
+                adapt_classify(resp, adapt_nonjson_rule(resp->status), err);
+                json_decref(root);
+                return err->outcome;
+        }
+        errbody_read(&eb, root);
+        adapt_classify(resp,
+                       adapt_rules_match(rules, resp->status, marker_match,
+                                         &eb),
+                       err);
+        /* "<status> <name>: <errors[0]>" */
+        adapt_errstr(err, &keys, "%ld%s%s: %s", resp->status,
+                     eb.name ? " " : "", eb.name ? eb.name : "",
+                     eb.message ? eb.message : "(no message)");
         json_decref(root);
         return err->outcome;
 }
@@ -450,48 +322,6 @@ static enum outcome parse_error(const struct provider_resp *resp,
 /*
  * Reading a success.
  */
-
-static int b64_value(int c)
-{
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '+' || c == '-')
-                return 62;
-        if (c == '/' || c == '_')
-                return 63;
-        return -1;
-}
-
-/** Decode base64 into a new buffer, or NULL if \p s is not base64. */
-static uint8_t *b64_decode(const char *s, size_t len, size_t *outlen)
-{
-        uint8_t *out = xmalloc(len / 4 * 3 + 3);
-        uint32_t acc = 0;
-        size_t n = 0;
-        int bits = 0, v;
-
-        for (size_t i = 0; i < len; i++) {
-                if (s[i] == '=' || isspace((unsigned char)s[i]))
-                        continue;
-                v = b64_value((unsigned char)s[i]);
-                if (v < 0) {
-                        free(out);
-                        return NULL;
-                }
-                acc = (acc << 6) | (uint32_t)v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        out[n++] = (uint8_t)(acc >> bits);
-                }
-        }
-        *outlen = n;
-        return out;
-}
 
 static const struct {
         const char *format;
@@ -518,19 +348,15 @@ static int ctype_is(const char *ctype, const char *prefix)
 
 static enum outcome filtered(struct provider_err *err)
 {
-        snprintf(err->errstr, sizeof(err->errstr),
-                 "200: finish_reason " FILTERED " (image blurred by the "
-                 "content filter)");
-        err->outcome = OUTCOME_FATAL_JOB;
-        return err->outcome;
+        return adapt_fail(err, OUTCOME_FATAL_JOB,
+                          "200: finish_reason " FILTERED " (image blurred "
+                          "by the content filter)");
 }
 
 static enum outcome malformed(struct provider_err *err, const char *why)
 {
-        snprintf(err->errstr, sizeof(err->errstr), "%ld: %s",
-                 err->http_status, why);
-        err->outcome = OUTCOME_RETRY_LATER;
-        return err->outcome;
+        return adapt_fail(err, OUTCOME_RETRY_LATER, "%ld: %s",
+                          err->http_status, why);
 }
 
 /** Accept: image/ANY answer: the body is the image. */
@@ -571,9 +397,9 @@ static enum outcome parse_json(const Genq__V1__Job *job,
                 return filtered(err);
         }
         if (json_is_string(img))
-                res->data = b64_decode(json_string_value(img),
-                                       json_string_length(img),
-                                       &res->data_len);
+                res->data = adapt_b64_decode(json_string_value(img),
+                                             json_string_length(img),
+                                             &res->data_len);
         json_decref(root);
         if (!res->data || !res->data_len) {
                 free(res->data);
@@ -585,20 +411,12 @@ static enum outcome parse_json(const Genq__V1__Job *job,
         return OUTCOME_SUCCESS;
 }
 
-static enum outcome parse(const struct provider_cfg *p,
-                          const Genq__V1__Job *job,
-                          const struct provider_resp *resp,
-                          struct provider_result *res,
-                          struct provider_err *err)
+/** A 2xx answer: the image, or JSON holding it; Content-Type decides. */
+static enum outcome parse_ok(const Genq__V1__Job *job,
+                             const struct provider_resp *resp,
+                             struct provider_result *res,
+                             struct provider_err *err, adapt_error_fn *error)
 {
-        err->outcome = OUTCOME_SUCCESS;
-        err->http_status = resp->status;
-        err->retry_after_ms = resp->retry_after_ms;
-        err->errstr[0] = '\0';
-        if (resp->transport_err || resp->status == 0)
-                return provider_classify_generic(resp, err);
-        if (resp->status < 200 || resp->status >= 300)
-                return parse_error(resp, err);
         if (ctype_is(resp->content_type, "image/"))
                 err->outcome = parse_binary(resp, res, err);
         else if (ctype_is(resp->content_type, "application/json"))
@@ -613,6 +431,15 @@ static enum outcome parse(const struct provider_cfg *p,
         res->units = 1;
         res->unit = "image";
         return err->outcome;
+}
+
+static enum outcome parse(const struct provider_cfg *p,
+                          const Genq__V1__Job *job,
+                          const struct provider_resp *resp,
+                          struct provider_result *res,
+                          struct provider_err *err)
+{
+        return adapt_parse(job, resp, res, err, parse_ok, parse_error);
 }
 
 const struct provider_ops provider_stability_ops = {

@@ -29,7 +29,6 @@
  */
 #include "provider.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +36,7 @@
 
 #include <jansson.h>
 
+#include "adapt.h"
 #include "xmem.h"
 
 #define SUBMIT_PATH "/videos/generations"
@@ -53,89 +53,6 @@
 /*
  * Building requests.
  */
-
-/** Set \p k to \p v, taking \p v; fatal on allocation failure. */
-static void jset(json_t *obj, const char *k, json_t *v)
-{
-        if (!v || json_object_set_new(obj, k, v) == -1)
-                fatal("out of memory building JSON");
-}
-
-/** Set \p k to string \p s. @returns -1 if \p s is not valid UTF-8. */
-static int jset_str(json_t *obj, const char *k, const char *s)
-{
-        json_t *v = json_string(s);
-
-        if (!v)
-                return -1;
-        jset(obj, k, v);
-        return 0;
-}
-
-/** "<base without trailing slashes><path><arg>" into req->url. */
-static int set_url(const struct provider_cfg *p, struct provider_req *req,
-                   const char *path, const char *arg, char *errstr,
-                   size_t errstr_size)
-{
-        size_t n;
-        int r;
-
-        if (!p->base_url || !*p->base_url) {
-                snprintf(errstr, errstr_size, "provider %s has no base_url",
-                         p->name);
-                return -1;
-        }
-        n = strlen(p->base_url);
-        while (n > 0 && p->base_url[n - 1] == '/')
-                n--;
-        r = snprintf(req->url, sizeof(req->url), "%.*s%s%s", (int)n,
-                     p->base_url, path, arg);
-        if (r < 0 || (size_t)r >= sizeof(req->url)) {
-                snprintf(errstr, errstr_size, "provider %s: URL too long",
-                         p->name);
-                return -1;
-        }
-        return 0;
-}
-
-static int set_headers(const char *key, int has_body,
-                       struct provider_req *req, char *errstr,
-                       size_t errstr_size)
-{
-        if (key && strpbrk(key, "\r\n")) {
-                snprintf(errstr, errstr_size, "API key contains a newline");
-                return -1;
-        }
-        if (key && *key)
-                provider_req_header(req, "Authorization: Bearer %s", key);
-        if (has_body)
-                provider_req_header(req, "Content-Type: application/json");
-        provider_req_header(req, "Accept: application/json");
-        return 0;
-}
-
-/** Merge extra_body into \p body; keys the adapter set win. */
-static int merge_extra(const struct provider_cfg *p, json_t *body,
-                       char *errstr, size_t errstr_size)
-{
-        json_error_t jerr;
-        json_t *extra;
-
-        if (!p->extra_body || !*p->extra_body)
-                return 0;
-        extra = json_loads(p->extra_body, 0, &jerr);
-        if (!json_is_object(extra)) {
-                snprintf(errstr, errstr_size,
-                         "provider %s: extra_body is not a JSON object: %s",
-                         p->name, extra ? "wrong type" : jerr.text);
-                json_decref(extra);
-                return -1;
-        }
-        if (json_object_update_missing(body, extra) == -1)
-                fatal("out of memory building JSON");
-        json_decref(extra);
-        return 0;
-}
 
 /** Job words for quality, and CogVideoX's. */
 static const struct {
@@ -197,7 +114,7 @@ static const char *video_model(const struct provider_cfg *p,
 /** Optional string member: set only when \p s is non-empty. */
 static int opt_str(json_t *body, const char *k, const char *s)
 {
-        return s && *s ? jset_str(body, k, s) : 0;
+        return s && *s ? adapt_jset_str(body, k, s) : 0;
 }
 
 static int fill_body(const struct provider_cfg *p, const Genq__V1__Job *job,
@@ -206,7 +123,7 @@ static int fill_body(const struct provider_cfg *p, const Genq__V1__Job *job,
 {
         const Genq__V1__VideoRequest *v = job->video;
 
-        if (jset_str(body, "model", model) == -1 ||
+        if (adapt_jset_str(body, "model", model) == -1 ||
             opt_str(body, "prompt", v->prompt) == -1 ||
             opt_str(body, "image_url", v->first_frame_url) == -1 ||
             opt_str(body, "request_id", job->job_id) == -1) {
@@ -217,11 +134,13 @@ static int fill_body(const struct provider_cfg *p, const Genq__V1__Job *job,
         opt_str(body, "quality", quality_for(v->quality));
         opt_str(body, "size", size_for(v->aspect_ratio));
         if (v->duration_s)
-                jset(body, "duration", json_integer(v->duration_s));
-        if (merge_extra(p, body, errstr, errstr_size) == -1)
+                adapt_jset(body, "duration", json_integer(v->duration_s));
+        /* extra_body at the top level; keys the adapter set win */
+        if (adapt_merge_obj(p, "extra_body", p->extra_body, body,
+                            ADAPT_MERGE_TOP, errstr, errstr_size) == -1)
                 return -1;
         if (!json_object_get(body, "with_audio"))
-                jset(body, "with_audio", json_false());
+                adapt_jset(body, "with_audio", json_false());
         return 0;
 }
 
@@ -234,8 +153,10 @@ static int finish_req(const struct provider_cfg *p, const char *key,
                       struct provider_req *req, char *errstr,
                       size_t errstr_size)
 {
-        if (set_url(p, req, path, arg, errstr, errstr_size) == -1 ||
-            set_headers(key, body != NULL, req, errstr, errstr_size) == -1) {
+        if (adapt_url(req, p, "URL", errstr, errstr_size, path, arg, NULL) ==
+                    -1 ||
+            adapt_json_headers(req, "Authorization: Bearer ", key,
+                               body != NULL, errstr, errstr_size) == -1) {
                 json_decref(body);
                 provider_req_clear(req);
                 return -1;
@@ -243,10 +164,7 @@ static int finish_req(const struct provider_cfg *p, const char *key,
         req->method = body ? "POST" : "GET";
         if (!body)
                 return 0;
-        req->body = json_dumps(body, JSON_COMPACT);
-        if (!req->body)
-                fatal("out of memory serialising JSON");
-        req->body_len = strlen(req->body);
+        adapt_req_json(req, body, JSON_COMPACT);
         json_decref(body);
         return 0;
 }
@@ -281,21 +199,14 @@ static int build(const struct provider_cfg *p, const char *key,
                           errstr_size);
 }
 
-/** Task ids are digits in practice; anything that could leave the path
- *  segment is refused. */
-static int id_ok(const char *id)
-{
-        return id && *id && strlen(id) < 256 &&
-               strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw"
-                          "xyz0123456789-_.") == strlen(id);
-}
-
 static int build_poll(const struct provider_cfg *p, const char *key,
                       const char *task_id, struct provider_req *req,
                       char *errstr, size_t errstr_size)
 {
         memset(req, 0, sizeof(*req));
-        if (!id_ok(task_id)) {
+        /* ids are digits in practice; nothing that could leave the path
+         * segment */
+        if (!adapt_id_ok(task_id, 255, "-_.")) {
                 snprintf(errstr, errstr_size, "bad task id");
                 return -1;
         }
@@ -323,78 +234,19 @@ static const struct {
         {"500|1200|1234|1120|1231", RETRY},
 };
 
-/*
- * No envelope (a proxy, CDN or WAF page): only the status is left.  Never
- * disable a key on a 403 page (WAF and region blocks look like that); a
- * 404 page means the URL is wrong here, not that the job is bad.
+/**
+ * No envelope (a proxy, CDN or WAF page): only the status is left,
+ * provider_classify_generic() and the shared status-only rows
+ * (adapt_nonjson_rule(): never disable a key on a 403 page).
  */
-static const struct {
-        long status;
-        enum outcome outcome;
-} nonjson_rules[] = {
-        {401, KEYDIS}, {402, QUOTA}, {403, FALLBACK}, {404, FALLBACK},
-};
-
-/** provider_classify_generic(), then the status-only rows above. */
 static enum outcome classify_bare(const struct provider_resp *resp,
                                   struct provider_err *err)
 {
-        provider_classify_generic(resp, err);
-        for (size_t i = 0;
-             i < sizeof(nonjson_rules) / sizeof(nonjson_rules[0]); i++)
-                if (!resp->transport_err &&
-                    nonjson_rules[i].status == resp->status)
-                        err->outcome = nonjson_rules[i].outcome;
-        return err->outcome;
-}
-
-/** Is \p code one of the '|'-separated \p alts? */
-static int code_in(const char *alts, const char *code)
-{
-        size_t n, len = strlen(code);
-
-        for (;;) {
-                n = strcspn(alts, "|");
-                if (n == len && !strncmp(alts, code, n))
-                        return 1;
-                if (!alts[n])
-                        return 0;
-                alts += n + 1;
-        }
-}
-
-static const char *jstr(const json_t *obj, const char *k)
-{
-        return json_string_value(json_object_get(obj, k));
-}
-
-/** Copy \p src into \p dst, cut at a UTF-8 character boundary. */
-static void copy_utf8(char *dst, size_t dstsz, const char *src)
-{
-        size_t n = strlen(src);
-
-        if (n >= dstsz) {
-                n = dstsz - 1;
-                while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
-                        n--;
-        }
-        memcpy(dst, src, n);
-        dst[n] = '\0';
-}
-
-static void set_errstr(struct provider_err *err, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-/** printf into err->errstr, cut on a UTF-8 boundary. */
-static void set_errstr(struct provider_err *err, const char *fmt, ...)
-{
-        char buf[512];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
-        copy_utf8(err->errstr, sizeof(err->errstr), buf);
+        return adapt_classify(resp,
+                              resp->transport_err
+                                      ? NULL
+                                      : adapt_nonjson_rule(resp->status),
+                              err);
 }
 
 /** An {"error":{"code","message"}} body: its code's class, by status
@@ -402,7 +254,8 @@ static void set_errstr(struct provider_err *err, const char *fmt, ...)
 static enum outcome classify_error(const struct provider_resp *resp,
                                    const json_t *e, struct provider_err *err)
 {
-        const char *code = jstr(e, "code"), *msg = jstr(e, "message");
+        const char *code = adapt_jstr(e, "code");
+        const char *msg = adapt_jstr(e, "message");
         size_t i;
 
         classify_bare(resp, err);
@@ -410,24 +263,15 @@ static enum outcome classify_error(const struct provider_resp *resp,
                 err->outcome = FALLBACK; /* an error with a 200 */
         for (i = 0; code && i < sizeof(code_rules) / sizeof(code_rules[0]);
              i++)
-                if (code_in(code_rules[i].codes, code)) {
+                if (adapt_alt_eq(code_rules[i].codes, code)) {
                         err->outcome = code_rules[i].outcome;
                         break;
                 }
-        set_errstr(err, "%ld %s: %s", resp->status, code ? code : "",
-                   msg ? msg : "(no message)");
+        adapt_errstr(err, NULL, "%ld %s: %s", resp->status, code ? code : "",
+                     msg ? msg : "(no message)");
         if (err->retry_after_ms < 0)
                 err->retry_after_ms = provider_parse_try_again(msg);
         return err->outcome;
-}
-
-static void err_init(const struct provider_resp *resp,
-                     struct provider_err *err)
-{
-        err->outcome = OUTCOME_SUCCESS;
-        err->http_status = resp->status;
-        err->retry_after_ms = resp->retry_after_ms;
-        err->errstr[0] = '\0';
 }
 
 /**
@@ -441,10 +285,9 @@ static json_t *load_ok(const struct provider_resp *resp,
         json_t *root = NULL;
         const json_t *e;
 
-        err_init(resp, err);
-        if (!resp->transport_err && resp->status && !resp->truncated &&
-            resp->body)
-                root = json_loadb(resp->body, resp->body_len, 0, NULL);
+        adapt_err_init(resp, err);
+        if (!resp->transport_err && resp->status)
+                root = adapt_ok_json(resp);
         e = json_object_get(root, "error");
         if (json_is_object(e)) {
                 classify_error(resp, e, err);
@@ -460,9 +303,7 @@ static json_t *load_ok(const struct provider_resp *resp,
 
 static enum outcome malformed(struct provider_err *err, const char *why)
 {
-        set_errstr(err, "zhipu_video: %s", why);
-        err->outcome = RETRY;
-        return err->outcome;
+        return adapt_fail(err, RETRY, "zhipu_video: %s", why);
 }
 
 /*
@@ -480,11 +321,10 @@ static enum outcome parse(const struct provider_cfg *p,
 
         if (!root)
                 return err->outcome;
-        id = jstr(root, "id");
-        status = jstr(root, "task_status");
+        id = adapt_jstr(root, "id");
+        status = adapt_jstr(root, "task_status");
         if (status && !strcmp(status, "FAIL")) {
-                set_errstr(err, "zhipu video task FAIL at submit");
-                err->outcome = FALLBACK;
+                adapt_fail(err, FALLBACK, "zhipu video task FAIL at submit");
         } else if (id && *id) {
                 res->task_id = xstrdup(id);
         } else {
@@ -512,7 +352,7 @@ static void add_urls(const json_t *results, struct provider_result *res)
 
         for (size_t k = 0; k < 2; k++)
                 json_array_foreach(results, i, r) {
-                        u = jstr(r, keys[k]);
+                        u = adapt_jstr(r, keys[k]);
                         if (u && *u)
                                 provider_result_add_url(res, u);
                 }
@@ -526,13 +366,11 @@ static enum outcome task_succeeded(const json_t *root,
         const json_t *results = json_object_get(root, "video_result");
         const json_t *first = json_array_get(results, 0);
 
-        if (!jstr(first, "url") || !*jstr(first, "url")) {
-                set_errstr(err, "zhipu video SUCCESS without a URL");
-                err->outcome = FALLBACK;
-                return err->outcome;
-        }
+        if (!adapt_jstr(first, "url") || !*adapt_jstr(first, "url"))
+                return adapt_fail(err, FALLBACK,
+                                  "zhipu video SUCCESS without a URL");
         add_urls(results, res);
-        res->model = xstrdup(jstr(root, "model"));
+        res->model = xstrdup(adapt_jstr(root, "model"));
         res->units = job_seconds(job);
         res->unit = "second";
         return err->outcome;
@@ -549,18 +387,17 @@ static enum outcome parse_poll(const struct provider_cfg *p,
 
         if (!root)
                 return err->outcome;
-        status = jstr(root, "task_status");
+        status = adapt_jstr(root, "task_status");
         if (!status) {
                 malformed(err, "async-result answered no task_status");
         } else if (!strcmp(status, "PROCESSING")) {
-                set_errstr(err, "zhipu video PROCESSING");
+                adapt_errstr(err, NULL, "zhipu video PROCESSING");
                 err->outcome = OUTCOME_PENDING;
         } else if (!strcmp(status, "SUCCESS")) {
                 task_succeeded(root, job, res, err);
         } else {
                 /* FAIL carries no reason: the provider failed */
-                set_errstr(err, "zhipu video task %.20s", status);
-                err->outcome = FALLBACK;
+                adapt_fail(err, FALLBACK, "zhipu video task %.20s", status);
         }
         json_decref(root);
         return err->outcome;
