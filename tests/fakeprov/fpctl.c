@@ -86,12 +86,12 @@ static void media_blob(const char *name, struct fp_resp *resp)
 {
         static const struct {
                 const char *ext, *ctype, *magic;
-                size_t size;
+                size_t magic_len, size;
         } types[] = {
-                {".mp4", "video/mp4", "\0\0\0\x18" "ftypmp42", 65536},
-                {".png", "image/png", "\x89PNG\r\n\x1a\n", 4096},
-                {".webp", "image/webp", "RIFF\0\0\0\0WEBP", 4096},
-                {".jpg", "image/jpeg", "\xff\xd8\xff\xe0", 4096},
+                {".mp4", "video/mp4", "\0\0\0\x18" "ftypmp42", 12, 65536},
+                {".png", "image/png", "\x89PNG\r\n\x1a\n", 8, 4096},
+                {".webp", "image/webp", "RIFF\0\0\0\0WEBP", 12, 4096},
+                {".jpg", "image/jpeg", "\xff\xd8\xff\xe0", 4, 4096},
         };
         size_t t, len;
         unsigned char *b;
@@ -114,7 +114,7 @@ static void media_blob(const char *name, struct fp_resp *resp)
                 h = h * 1103515245u + 12345u;
                 b[i] = (unsigned char)(h >> 16);
         }
-        memcpy(b, types[t].magic, 12 < len ? 12 : len);
+        memcpy(b, types[t].magic, types[t].magic_len);
         fpresp_set_owned(resp, 200, (char *)b, len);
         fpresp_content_type(resp, types[t].ctype);
 }
