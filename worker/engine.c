@@ -179,7 +179,11 @@ struct engine_s {
 
         int64_t now_us;
         int64_t next_renew_us, next_sweep_us, next_stats_us;
-        int64_t next_cancel_us;
+        int64_t next_cancel_us, next_budgets_us;
+        char **budgeted;        /**< sorted ids of tenants with a budget */
+        size_t n_budgeted;
+        int budgets_known;      /**< until the first refresh: reserve for
+                                     everyone */
         int draining;
         int64_t drain_deadline_us;
         int released;
@@ -1648,6 +1652,35 @@ static double estimate_job(const engine_t *e, const struct job *j)
         return most;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Only tenants with a budget pay the reservation's round trip; the set is
+ * refreshed every 5 s, so a new budget binds within seconds. */
+static int tenant_budgeted(const engine_t *e, const char *tenant)
+{
+        return !e->budgets_known ||
+               bsearch(&tenant, e->budgeted, e->n_budgeted, sizeof(char *),
+                       cmp_str);
+}
+
+static void on_budgeted(engine_t *e, struct pgop *op)
+{
+        for (size_t i = 0; i < e->n_budgeted; i++)
+                free(e->budgeted[i]);
+        free(e->budgeted);
+        e->budgeted = op->ids;
+        e->n_budgeted = op->n_ids;
+        op->ids = NULL; /* now owned by the engine */
+        op->n_ids = 0;
+        qsort(e->budgeted, e->n_budgeted, sizeof(char *), cmp_str);
+        e->budgets_known = 1;
+}
+
+static void after_reserve(engine_t *e, struct job *j);
+
 static void reserve_budget(engine_t *e, struct job *j)
 {
         double est = estimate_job(e, j);
@@ -1659,6 +1692,10 @@ static void reserve_budget(engine_t *e, struct job *j)
                 fail_job(e, j, "budget", "the job may cost up to %.6f "
                                          "credits, over its budget of %.6f",
                          est, j->pb->budget_credits);
+                return;
+        }
+        if (!tenant_budgeted(e, j->pb->tenant_id)) {
+                after_reserve(e, j);
                 return;
         }
         snprintf(amount, sizeof(amount), "%.6f", est);
@@ -1734,6 +1771,15 @@ static void on_reserved(engine_t *e, struct pgop *op)
                 fail_job(e, j, "budget", "refused, over the tenant's budget: "
                                          "%s",
                          op->errstr);
+                return;
+        }
+        after_reserve(e, j);
+}
+
+static void after_reserve(engine_t *e, struct job *j)
+{
+        if (j->cancel) {
+                finish_cancelled(e, j); /* before anything ran */
                 return;
         }
         if (j->resume && resume_task(e, j) == 0)
@@ -1814,6 +1860,8 @@ static void on_accepted(engine_t *e, struct pgop *op)
                 return;
         }
         origin_done(e, j);
+        if (!j->dup && op->hit && op->cancelled)
+                j->cancel = 1; /* finished 'cancelled' before it runs */
         if (j->dup || !op->hit) {
                 /* Final already, or another live worker holds it. */
                 e->n_skipped++;
@@ -1956,6 +2004,9 @@ static void on_pg_done(engine_t *e, struct pgop *op)
         case PGOP_CANCELS:
                 on_cancels(e, op);
                 break;
+        case PGOP_BUDGETED:
+                on_budgeted(e, op);
+                break;
         case PGOP_TASK_START:
                 if (op->rc)
                         log_err("job", "job %s: task %s not recorded: %s",
@@ -2003,6 +2054,10 @@ static void periodic(engine_t *e)
         if (e->now_us >= e->next_renew_us) {
                 pgsink_submit(e->ps, pgop_new(PGOP_RENEW));
                 e->next_renew_us = e->now_us + w->lease_s * 1000000 / 3;
+        }
+        if (e->now_us >= e->next_budgets_us) {
+                pgsink_submit(e->ps, pgop_new(PGOP_BUDGETED));
+                e->next_budgets_us = e->now_us + 5000000;
         }
         if (e->n_jobs > 0 && e->now_us >= e->next_cancel_us) {
                 pgsink_submit(e->ps, pgop_new(PGOP_CANCELS));
@@ -2289,6 +2344,9 @@ void engine_destroy(engine_t *e)
         pgsink_destroy(e->ps);
         destroy_jobs(e);
         offtrack_destroy(e->ot);
+        for (size_t i = 0; i < e->n_budgeted; i++)
+                free(e->budgeted[i]);
+        free(e->budgeted);
         for (size_t i = 0; e->pst && i < e->w->n_providers; i++)
                 free(e->pst[i].key_disabled);
         free(e->pst);

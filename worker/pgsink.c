@@ -54,6 +54,7 @@ enum stmt {
         S_RESERVE,
         S_TASK_UNKNOWN,
         S_CANCELS,
+        S_BUDGETED,
         N_STMTS,
 };
 
@@ -85,7 +86,8 @@ static const char *stmt_sql[N_STMTS] = {
                 "WHERE j.state IN ('queued', 'running') "
                 "AND (j.lease_owner IS NULL OR j.lease_owner = "
                 "EXCLUDED.lease_owner OR j.lease_until < now()) "
-                "RETURNING j.runs",
+                "RETURNING j.runs, EXISTS (SELECT 1 FROM job_cancels c "
+                "WHERE c.job_id = j.job_id)",
         [S_REJECT] =
                 "INSERT INTO jobs (job_id, tenant_id, kind, state, payload, "
                 "source_topic, source_partition, source_offset, created_at, "
@@ -255,6 +257,8 @@ static const char *stmt_sql[N_STMTS] = {
         [S_CANCELS] =
                 "SELECT c.job_id FROM job_cancels c JOIN jobs j USING "
                 "(job_id) WHERE j.lease_owner = $1 AND j.state = 'running'",
+        [S_BUDGETED] = "SELECT tenant_id FROM tenants "
+                       "WHERE credit_budget IS NOT NULL AND $1::text IS NOT NULL",
         [S_SPEND_ROW] =
                 "INSERT INTO tenant_spend (tenant_id, period_start) "
                 "SELECT tenant_id, genq_period_start(budget_period, now()) "
@@ -663,11 +667,14 @@ static int send_op(pgsink_t *ps, struct pgop *op)
                 return send_task(ps, op);
         case PGOP_RESERVE:
                 return send_reserve(ps, op);
-        case PGOP_CANCELS: {
+        case PGOP_CANCELS:
+        case PGOP_BUDGETED: {
                 struct params c = {0};
 
                 p_str(&c, ps->worker_id);
-                return send(ps, S_CANCELS, &c);
+                return send(ps, op->type == PGOP_CANCELS ? S_CANCELS
+                                                         : S_BUDGETED,
+                            &c);
         }
         case PGOP_TASK_UNKNOWN: {
                 struct params u = {0};
@@ -754,7 +761,7 @@ static void on_result(struct pgop *op, int last, PGresult *r)
                 return;
         if (op->type == PGOP_RESERVE)
                 take_reserve(op, r);
-        else if (op->type == PGOP_CANCELS)
+        else if (op->type == PGOP_CANCELS || op->type == PGOP_BUDGETED)
                 take_ids(op, r);
         else if (op->type == PGOP_SWEEP)
                 take_sweep_rows(op, r);
@@ -763,8 +770,10 @@ static void on_result(struct pgop *op, int last, PGresult *r)
                 free(op->amount); /* the job's net credits, for its event */
                 op->amount = op->hit ? xstrdup(PQgetvalue(r, 0, 1)) : NULL;
         }
-        else if (op->type == PGOP_ACCEPT)
+        else if (op->type == PGOP_ACCEPT) {
                 op->hit = PQntuples(r);
+                op->cancelled = op->hit && !strcmp(PQgetvalue(r, 0, 1), "t");
+        }
         else
                 op->hit = atoll(PQcmdTuples(r));
 }

@@ -36,6 +36,7 @@ enum pgop_type {
                                 answer): recorded for review */
         PGOP_CANCELS,    /**< which of this worker's jobs are to be
                               cancelled (ids) */
+        PGOP_BUDGETED,   /**< tenants that have a budget (ids) */
 };
 
 /** A job row taken over by PGOP_SWEEP. */
