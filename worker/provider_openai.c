@@ -191,6 +191,11 @@ enum marker {
  */
 static const struct adapt_rule openai_rules[] = {
         {400, M_CODE, "context_length_exceeded", FALLBACK},
+        /* Not in the reference's table: a model this provider lacks is
+         * the provider's limit, not the job's fault (Mistral
+         * invalid_model, OpenRouter "is not a valid model ID"). */
+        {400, M_TYPE, "invalid_model", FALLBACK},
+        {400, M_MSG, "not a valid model", FALLBACK},
         {400, M_CODE, "content_policy_violation", FATAL},
         {400, M_MSG, "safety system", FATAL},
         {401, M_ANY, NULL, KEYDIS},

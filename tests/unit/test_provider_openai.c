@@ -582,6 +582,16 @@ static const struct row {
          "\"invalid_request_error\",\"code\":\"invalid_api_key\"}}",
          -1, OUTCOME_KEY_DISABLED, NO_HINT, NULL},
 
+        /* Model missing at this provider: fall back, do not fail. */
+        {"mistral 400 invalid_model", 400,
+         "{\"object\":\"error\",\"message\":\"Invalid model: "
+         "mistral-nonexistent\",\"type\":\"invalid_model\",\"param\":null,"
+         "\"code\":\"1500\"}",
+         -1, OUTCOME_FALLBACK_NEXT, NO_HINT, NULL},
+        {"openrouter 400 not a valid model", 400,
+         "{\"error\":{\"code\":400,\"message\":\"openai/gpt-9 is not a "
+         "valid model ID\"}}",
+         -1, OUTCOME_FALLBACK_NEXT, NO_HINT, NULL},
         /* Mistral */
         {"mistral 401 message Unauthorized", 401,
          "{\"message\":\"Unauthorized\",\"request_id\":"
