@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fpcb.h"
 #include "fpctl.h"
 #include "fpprov.h"
 #include "fpstep.h"
@@ -811,6 +812,8 @@ static int server_start(struct server *srv, struct opts *o, char *errstr,
         srv->timer = fptimer_new(on_timer, srv, errstr, errstr_size);
         if (!srv->timer)
                 return -1;
+        if (fpcb_start(errstr, errstr_size) == -1)
+                return -1;
         o->bind.sin_port = htons((uint16_t)o->port);
         srv->mhd = MHD_start_daemon(
                 flags, (uint16_t)o->port, NULL, NULL, on_access, srv,
@@ -857,6 +860,7 @@ static void server_stop(struct server *srv)
                          atomic_load(&srv->suspended));
         if (srv->mhd)
                 MHD_stop_daemon(srv->mhd);
+        fpcb_stop();
         fptimer_destroy(srv->timer);
 }
 

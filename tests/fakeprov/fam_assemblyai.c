@@ -35,6 +35,14 @@
  *              unable to download the file]" is a download error.
  *   unknown id -> 404 {"error": "Transcript lookup error, transcript id
  *              not found"}.
+ *   [after:MS] in the audio_url: the end comes MS ms after submit, polled
+ *              or not.
+ *
+ * WEBHOOK  "webhook_url" (an http(s) URL, else 400 "webhook_url must be a
+ *   valid URL"; http://127.0.0.1 or localhost only, others refused with a
+ *   log line): at the end, POST {"transcript_id": "<id>", "status":
+ *   "completed"|"error"} once, with header <webhook_auth_header_name>:
+ *   <webhook_auth_header_value> when both are given (fpcb.h).
  *
  * NAMED ERRORS
  *
@@ -137,6 +145,12 @@ static int in_list(const char *s, const char *const *list, size_t n)
         return 0;
 }
 
+static int webhook_ok(const json_t *w)
+{
+        return !w || json_is_null(w) ||
+               (json_is_string(w) && has_scheme(json_string_value(w)));
+}
+
 /* @returns the audio_url, or NULL after answering 400. */
 static const char *check_submit(const struct fp_call *call,
                                 struct fp_resp *resp)
@@ -150,6 +164,8 @@ static const char *check_submit(const struct fp_call *call,
         else if (!json_is_string(url) || !has_scheme(json_string_value(url)))
                 aai_error(resp, 400,
                           "audio_url is required and must be a valid URL");
+        else if (!webhook_ok(json_object_get(call->json, "webhook_url")))
+                aai_error(resp, 400, "webhook_url must be a valid URL");
         else if (lang && !json_is_null(lang) && !json_is_string(lang))
                 aai_error(resp, 400, "language_code must be a string");
         else if (sm && !json_is_null(sm) &&
@@ -253,8 +269,39 @@ static void answer(const struct fptask *t, struct fp_resp *resp)
         fpresp_json(resp, 200, tr, DUMP_FLAGS);
 }
 
+/* The webhook body AssemblyAI POSTs (reference 9.2). */
+static char *webhook_body(const struct fptask *t)
+{
+        json_t *j = json_pack("{s:s, s:s}", "transcript_id", t->id, "status",
+                              state_of(t));
+        char *s;
+
+        if (!j)
+                fatal("fam_assemblyai: json_pack webhook");
+        s = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        return s;
+}
+
+/* webhook_auth_header_name/_value as one "Name: value" header, or NULL. */
+static const char *auth_header(const json_t *req, char *buf, size_t n)
+{
+        const char *name = json_string_value(
+                json_object_get(req, "webhook_auth_header_name"));
+        const char *value = json_string_value(
+                json_object_get(req, "webhook_auth_header_value"));
+
+        if (!name || !*name || !value || strpbrk(name, ":\r\n") ||
+            strpbrk(value, "\r\n"))
+                return NULL;
+        snprintf(buf, n, "%s: %s", name, value);
+        return buf;
+}
+
 static void submit(const struct fp_call *call, struct fp_resp *resp)
 {
+        struct fptask_cb cb = {.body = webhook_body};
+        char hdr[320];
         struct fptask t;
         const char *url;
 
@@ -265,7 +312,10 @@ static void submit(const struct fp_call *call, struct fp_resp *resp)
         url = check_submit(call, resp);
         if (!url)
                 return;
-        fptask_create(call, "", url, &t);
+        cb.url = json_string_value(json_object_get(call->json,
+                                                   "webhook_url"));
+        cb.header = auth_header(call->json, hdr, sizeof(hdr));
+        fptask_create_cb(call, "", url, &cb, &t);
         fpresp_json(resp, 200, transcript(&t, call->json, "queued"),
                     DUMP_FLAGS);
 }

@@ -91,6 +91,15 @@
  *   recordInfo without taskId: code 422; an unknown id: code 404
  *   "Task not found" (both with "message").
  *
+ * CALLBACKS (fpcb.h; README "Provider callbacks")
+ *
+ *   With "callBackUrl" (http://127.0.0.1 or localhost only; others are
+ *   refused with a log line) the task's end is POSTed once: the record
+ *   above with code 200 / msg "Playground task completed successfully."
+ *   or code 501 / msg "Playground task failed.", result URLs naming the
+ *   createTask's Host.  The end comes from the poll that reaches it, or
+ *   from the clock with "[after:MS]".
+ *
  * CHAT (/<model>/v1/chat/completions)
  *
  *   OpenAI envelope errors: 401 {"error":{"message","type":
@@ -668,10 +677,17 @@ static double task_credits(const struct kmodel *m, const json_t *input)
  * so the body (the param) may be cut by the store's size limit, the rest
  * never is.
  */
+static char *callback_body(const struct fptask *t);
+
 static void create_task(const struct fp_call *call, const struct kmodel *m,
                         struct fptask *t)
 {
         const json_t *input = json_object_get(call->json, "input");
+        struct fptask_cb cb = {
+                .url = json_string_value(json_object_get(call->json,
+                                                         "callBackUrl")),
+                .body = callback_body,
+        };
         struct fp_call rec = *call;
         size_t n = call->body_len + 64;
         char *text = xmalloc(n);
@@ -681,7 +697,7 @@ static void create_task(const struct fp_call *call, const struct kmodel *m,
                 m->video ? "mp4" : image_ext(input), task_credits(m, input),
                 call->body);
         rec.body = text;
-        fptask_create(&rec, m->id_prefix, call->body, t);
+        fptask_create_cb(&rec, m->id_prefix, call->body, &cb, t);
         free(text);
 }
 
@@ -735,15 +751,15 @@ static const char *host_of(const struct fp_call *call)
 
 /** {"resultUrls":["http://<host>/_fake/media/<kind>-<id>.<ext>"]} as
  *  text. */
-static json_t *result_json(const struct fp_call *call,
-                           const struct fptask *t, const struct taskrec *r)
+static json_t *result_json(const char *host, const struct fptask *t,
+                           const struct taskrec *r)
 {
         char url[512];
         json_t *res;
         char *s;
 
         snprintf(url, sizeof(url), "http://%s/_fake/media/%s-%s.%s",
-                 host_of(call), r->m->video ? "video" : "image", t->id,
+                 host, r->m->video ? "video" : "image", t->id,
                  r->ext);
         res = json_pack("{s:[s]}", "resultUrls", url);
         s = json_dumps(res, JSON_COMPACT);
@@ -770,7 +786,7 @@ static const char *running_state(const struct fptask *t)
 }
 
 /** The state-dependent members of a record. */
-static void record_state(const struct fp_call *call, const struct fptask *t,
+static void record_state(const char *host, const struct fptask *t,
                          const struct taskrec *r, json_t *d)
 {
         int64_t now = fakeprov_now_ms();
@@ -788,7 +804,7 @@ static void record_state(const struct fp_call *call, const struct fptask *t,
         }
         json_object_set_new(d, "state", json_string(ok ? "success" : "fail"));
         json_object_set_new(d, "resultJson",
-                            ok ? result_json(call, t, r) : json_null());
+                            ok ? result_json(host, t, r) : json_null());
         json_object_set_new(d, "failCode", json_string(ok ? "" : t->fail_code));
         json_object_set_new(d, "failMsg", json_string(ok ? "" : t->fail_msg));
         json_object_set_new(d, "consumeCredits",
@@ -799,7 +815,8 @@ static void record_state(const struct fp_call *call, const struct fptask *t,
         json_object_set_new(d, "completeTime", json_integer((json_int_t)now));
 }
 
-static json_t *record_json(const struct fp_call *call, const struct fptask *t)
+/* The record's data; result URLs name \p host. */
+static json_t *record_json(const char *host, const struct fptask *t)
 {
         struct taskrec r;
         json_t *d;
@@ -812,7 +829,7 @@ static json_t *record_json(const struct fp_call *call, const struct fptask *t)
                               r.m->name, "param", "");
         if (!d)
                 fatal("fam_kie: json_pack record");
-        record_state(call, t, &r, d);
+        record_state(host, t, &r, d);
         json_object_set_new(d, "createTime",
                             json_integer((json_int_t)t->created_ms));
         json_object_set_new(d, "updateTime",
@@ -837,7 +854,27 @@ static void record_info(const struct fp_call *call, struct fp_resp *resp)
                 kie_fail(call, resp, 404, "Task not found");
                 return;
         }
-        kie_answer(call, resp, 200, "success", record_json(call, &t));
+        kie_answer(call, resp, 200, "success",
+                   record_json(host_of(call), &t));
+}
+
+/* The callback: the poll answer's structure with the callback's own code
+ * and msg (reference 6.3); result URLs name the submit's Host. */
+static char *callback_body(const struct fptask *t)
+{
+        int ok = t->fate == FPTASK_SUCCEED;
+        json_t *j = json_pack("{s:i, s:s, s:o}", "code", ok ? 200 : 501,
+                              "msg",
+                              ok ? "Playground task completed successfully."
+                                 : "Playground task failed.",
+                              "data", record_json(t->host, t));
+        char *s;
+
+        if (!j)
+                fatal("fam_kie: json_pack callback");
+        s = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        return s;
 }
 
 /* ---- credit ----------------------------------------------------------- */

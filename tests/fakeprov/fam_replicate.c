@@ -25,8 +25,19 @@
  *   poll N           "succeeded", or "failed" with [fail] / [fail:C:MSG]
  *                    (error = MSG, default "Internal server error")
  *   [never]          "processing" forever
- *   cancel           "canceled" from then on (a finished prediction stays
- *                    as it is); cancel and get of an unknown id: 404
+ *   [after:MS]       "succeeded"/"failed" from MS ms after create, polled
+ *                    or not ("processing" before)
+ *   cancel           200, the prediction: "canceled" from then on (a
+ *                    finished prediction is returned as it is); cancel
+ *                    and get of an unknown id: 404 {"title":"Not found",
+ *                    "detail":"Not found.","status":404}
+ *
+ * WEBHOOK  "webhook" (an http(s) URL, else 422; http://127.0.0.1 or
+ *   localhost only, others refused with a log line), unless
+ *   "webhook_events_filter" is an array without "completed": at the end
+ *   (succeeded, failed or canceled, whichever is seen first by a poll, a
+ *   cancel or the [after:MS] clock) the prediction object is POSTed once
+ *   (fpcb.h).
  *
  * DETERMINISTIC ANSWERS
  *
@@ -297,7 +308,7 @@ static void put_result(json_t *pred, const struct fptask *t,
                 json_object_set_new(pred, "logs",
                                     json_string("Prediction failed.\n"));
         }
-        if (t->polls) {
+        if (t->polls || t->done) {
                 iso_time(t->created_ms, ts, sizeof(ts));
                 json_object_set_new(pred, "started_at", json_string(ts));
         }
@@ -307,12 +318,12 @@ static void put_result(json_t *pred, const struct fptask *t,
         }
 }
 
-static json_t *prediction(const struct fp_call *call, const struct fptask *t)
+/* The prediction object; URLs name \p host. */
+static json_t *prediction_at(const char *host, const struct fptask *t)
 {
         json_t *sub = json_loads(t->input, 0, NULL);
         const json_t *in = json_object_get(sub, "input");
         const char *state = state_of(t);
-        const char *host = fakeprov_header(call, "Host");
         char created[64], get[512], cancel[600];
         json_t *pred;
 
@@ -335,6 +346,39 @@ static json_t *prediction(const struct fp_call *call, const struct fptask *t)
         return pred;
 }
 
+static json_t *prediction(const struct fp_call *call, const struct fptask *t)
+{
+        const char *host = fakeprov_header(call, "Host");
+
+        return prediction_at(host && strlen(host) < 256 ? host : NULL, t);
+}
+
+/* The webhook body: the prediction object (reference 5.4). */
+static char *webhook_body(const struct fptask *t)
+{
+        json_t *pred = prediction_at(t->host, t);
+        char *s = json_dumps(pred, JSON_COMPACT);
+
+        json_decref(pred);
+        return s;
+}
+
+/* The "completed" event is wanted: no filter, or a filter naming it. */
+static int wants_completed(const json_t *req)
+{
+        const json_t *f = json_object_get(req, "webhook_events_filter");
+        const json_t *ev;
+        size_t i;
+
+        if (!json_is_array(f))
+                return 1;
+        json_array_foreach (f, i, ev)
+                if (json_is_string(ev) &&
+                    !strcmp(json_string_value(ev), "completed"))
+                        return 1;
+        return 0;
+}
+
 /* ---- routes ---------------------------------------------------------- */
 
 /* Create the task; the submit body gets "_model" so polls can name it. */
@@ -345,6 +389,7 @@ static void create(const struct fp_call *call, struct fp_resp *resp,
                 json_object_get(call->json, "input"), "prompt"));
         struct fp_call c2 = *call;
         json_t *sub = json_object();
+        struct fptask_cb cb = {.body = webhook_body};
         struct fptask t;
         char *body;
 
@@ -359,9 +404,22 @@ static void create(const struct fp_call *call, struct fp_resp *resp,
                 fatal("fam_replicate: json_dumps");
         c2.body = body;
         c2.body_len = strlen(body);
-        fptask_create(&c2, "", prompt, &t);
+        if (wants_completed(call->json))
+                cb.url = json_string_value(json_object_get(call->json,
+                                                           "webhook"));
+        fptask_create_cb(&c2, "", prompt, &cb, &t);
         free(body);
         fpresp_json(resp, 201, prediction(call, &t), JSON_COMPACT);
+}
+
+/* Absent, null, or an http(s) URL. */
+static int webhook_ok(const json_t *w)
+{
+        const char *s = json_string_value(w);
+
+        if (!w || json_is_null(w))
+                return 1;
+        return s && (!strncmp(s, "http://", 7) || !strncmp(s, "https://", 8));
 }
 
 static int check_common(const struct fp_call *call, struct fp_resp *resp)
@@ -373,6 +431,11 @@ static int check_common(const struct fp_call *call, struct fp_resp *resp)
         if (!json_is_object(call->json)) {
                 problem(resp, 400, "Invalid JSON",
                         "The request body is not valid JSON.");
+                return -1;
+        }
+        if (!webhook_ok(json_object_get(call->json, "webhook"))) {
+                problem(resp, 422, "Unprocessable Entity",
+                        "- webhook: Enter a valid URL.");
                 return -1;
         }
         return 0;
@@ -444,12 +507,10 @@ static void cancel(const struct fp_call *call, struct fp_resp *resp)
                 return;
         }
         snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(id, "/"), id);
-        if (fptask_peek(call, buf, &t) == -1) {
+        if (fptask_cancel(call, buf) == -1) {
                 not_found_pred(resp);
                 return;
         }
-        if (!t.done)
-                fptask_cancel(call, buf);
         fptask_peek(call, buf, &t);
         fpresp_json(resp, 200, prediction(call, &t), JSON_COMPACT);
 }

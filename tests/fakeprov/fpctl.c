@@ -1,5 +1,6 @@
 /* The /_fake/ control plane; see fpctl.h. */
 #include "fpctl.h"
+#include "fpcb.h"
 #include "fptask.h"
 
 #include <pthread.h>
@@ -44,6 +45,7 @@ static void ctl_reset_all(const struct fpctl_env *env, fpprov_t *p,
         for (i = 0; i < env->nprovs; i++)
                 fpprov_reset(env->provs[i]);
         fptask_reset();
+        fpcb_reset(NULL);
         pthread_mutex_lock(&media_lock);
         media_fail_count = 0;
         pthread_mutex_unlock(&media_lock);
@@ -168,6 +170,13 @@ static void ctl_tasks(const struct fpctl_env *env, fpprov_t *p,
         fpresp_json(resp, 200, fptask_dump(fpprov_name(p)), JSON_COMPACT);
 }
 
+/* Callback attempts of one provider's tasks (fpcb.h). */
+static void ctl_callbacks(const struct fpctl_env *env, fpprov_t *p,
+                          const struct fp_call *call, struct fp_resp *resp)
+{
+        fpresp_json(resp, 200, fpcb_dump(fpprov_name(p)), JSON_COMPACT);
+}
+
 static void ctl_stats_all(const struct fpctl_env *env, fpprov_t *p,
                           const struct fp_call *call, struct fp_resp *resp)
 {
@@ -184,6 +193,7 @@ static void ctl_reset(const struct fpctl_env *env, fpprov_t *p,
                       const struct fp_call *call, struct fp_resp *resp)
 {
         fpprov_reset(p);
+        fpcb_reset(fpprov_name(p));
         ctl_ok(resp);
 }
 
@@ -249,6 +259,7 @@ static const struct {
         {"POST", "config", 1, ctl_config},
         {"GET", "requests", 1, ctl_requests},
         {"GET", "tasks", 1, ctl_tasks},
+        {"GET", "callbacks", 1, ctl_callbacks},
 };
 
 void fpctl_handle(const struct fpctl_env *env, const struct fp_call *call,

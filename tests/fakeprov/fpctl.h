@@ -11,6 +11,8 @@
  *   POST /_fake/<provider>/reset        one provider back to start-up
  *   GET  /_fake/<provider>/stats        that provider's stats object
  *   GET  /_fake/<provider>/requests?last=N   recorded requests
+ *   GET  /_fake/<provider>/tasks        async tasks (fptask_dump)
+ *   GET  /_fake/<provider>/callbacks    callback attempts (fpcb_dump)
  *
  * Answers are JSON; errors are {"error": "..."} with 400, 404 or 405.
  */
