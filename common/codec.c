@@ -221,6 +221,8 @@ static enum codec_err validate_envelope(const Genq__V1__Job *j, char *e,
         if (j->budget_opt_case == GENQ__V1__JOB__BUDGET_OPT_BUDGET_CREDITS &&
             !(j->budget_credits >= 0))
                 return bad(e, es, "budget_credits must be >= 0");
+        if (!empty(j->callback_url) && !http_url_ok(j->callback_url))
+                return bad(e, es, "callback_url must be an http(s) URL");
         if (j->n_metadata > MAX_META)
                 return bad(e, es, "at most %d metadata entries", MAX_META);
         for (size_t i = 0; i < j->n_metadata; i++)

@@ -63,6 +63,7 @@ struct submit_args {
         const char *audio_url; /**< --audio-url */
         const char *model;     /**< --model */
         const char *route;     /**< --route */
+        const char *callback_url; /**< --callback-url */
         const char *job_id;    /**< --job-id */
         int64_t priority;      /**< --priority */
         int64_t max_tokens;    /**< --max-tokens */
@@ -82,6 +83,7 @@ static const struct flag_def submit_flags[] = {
         {"audio-url", 0, ARG_STR, S(audio_url)},
         {"model", 0, ARG_STR, S(model)},
         {"route", 0, ARG_STR, S(route)},
+        {"callback-url", 0, ARG_STR, S(callback_url)},
         {"job-id", 0, ARG_STR, S(job_id)},
         {"priority", 0, ARG_INT, S(priority)},
         {"max-tokens", 0, ARG_INT, S(max_tokens)},
@@ -118,6 +120,7 @@ static const char submit_usage[] =
         "  --audio-url URL   stt: the audio to transcribe\n"
         "  --model M         model hint\n"
         "  --route R         named route\n"
+        "  --callback-url U  POST the signed completion event to U\n"
         "  --provider P      pin a provider (repeatable, in order)\n"
         "  --job-id ID       idempotency key (default: a new UUID)\n"
         "  --priority N      -100..100\n"
@@ -687,6 +690,7 @@ static json_t *flag_job(const struct submit_args *a, char *errstr,
         set_str(o, "kind", kind);
         set_str(o, "job_id", a->job_id);
         set_str(o, "route", a->route);
+        set_str(o, "callback_url", a->callback_url);
         if (a->priority)
                 json_object_set_new(o, "priority", json_integer(a->priority));
         if (!isnan(a->budget))

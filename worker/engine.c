@@ -54,7 +54,9 @@
 #include <time.h>
 
 #include "backoff.h"
+#include "cbrecv.h"
 #include "codec.h"
+#include "hooks.h"
 #include "httploop.h"
 #include "kio.h"
 #include "log.h"
@@ -87,6 +89,7 @@ enum job_step {
         STEP_FETCH,  /**< fetch the job's input media */
         STEP_POLL,   /**< poll the current provider's task */
         STEP_MEDIA,  /**< download result media to the artifact store */
+        STEP_CANCEL, /**< ask the provider to cancel the task (cancel) */
 };
 
 #define FETCH_TRIES 3
@@ -142,6 +145,12 @@ struct job {
         int64_t task_deadline_us;
         int cancel;             /**< a cancel was requested: stop at the
                                      next step, finish 'cancelled' */
+        int cancel_sent;        /**< the provider's cancel call went out */
+        int cancel_ok;          /**< ... and the provider accepted it */
+        char cancel_note[200];  /**< what the provider said to it */
+        char *cb_body;          /**< a provider callback waiting for the
+                                     poll in flight (or the task record) */
+        size_t cb_len;
         struct provider_result *res; /**< MEDIA: the result being kept */
         size_t dl_next;         /**< MEDIA: the URL being downloaded */
         int dl_tries, dl_fd;
@@ -168,6 +177,15 @@ struct engine_s {
         httploop_t *hl;
         pgsink_t *ps;
         offtrack_t *ot;
+        cbrecv_t *cr;           /**< provider callbacks in, or NULL */
+        engine_reload_cb *reload;
+        void *reload_opaque;
+        struct wconf **old_w;   /**< replaced by reloads; jobs may still
+                                     borrow from them */
+        size_t n_old_w;
+        int w_owned;            /**< e->w came from a reload */
+        hooks_t *hooks;         /**< completion hooks out */
+        int64_t next_callbacks_us;
         struct pstate *pst;
         struct backoff_cfg bo;
 
@@ -380,6 +398,7 @@ static void job_destroy(struct job *j)
         free(j->input);
         free(j->input_ctype);
         free(j->task_id);
+        free(j->cb_body);
         free(j->resume);
         if (j->res) {
                 provider_result_clear(j->res);
@@ -770,6 +789,43 @@ static char *price_json(const struct wprovider *p, const struct wprice *w,
                         int estimated);
 
 /* Send the current provider's request; @returns 0 or -1 with errstr. */
+/* Providers that call back when a task ends are given this job's
+ * signed callback URL in the submit (when callbacks.public_url is set);
+ * polling stays on as the safety net.  @returns 0, -1 with errstr. */
+static int ask_callback(engine_t *e, const struct job *j,
+                        const struct wprovider *p, struct provider_req *req,
+                        char *errstr, size_t errstr_size)
+{
+        const struct provider_ops *ops = p->ops;
+        char url[1024];
+        json_t *o, *x;
+        char *dump;
+
+        if (!*e->w->cb_public_url || !ops->callback_member || !req->body)
+                return 0;
+        o = json_loadb(req->body, req->body_len, 0, NULL);
+        if (!json_is_object(o) ||
+            cbrecv_url(url, sizeof(url), e->w->cb_public_url,
+                       e->w->cb_secret, p->name, j->id)) {
+                json_decref(o);
+                snprintf(errstr, errstr_size, "cannot add a callback URL");
+                return -1;
+        }
+        json_object_set_new(o, ops->callback_member, json_string(url));
+        x = ops->callback_extra ? json_loads(ops->callback_extra, 0, NULL)
+                                : NULL;
+        if (x)
+                json_object_update(o, x);
+        json_decref(x);
+        dump = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        free(req->body);
+        req->body = xstrdup(dump);
+        req->body_len = strlen(dump);
+        free(dump);
+        return 0;
+}
+
 static int send_call(engine_t *e, struct job *j, struct wprovider *p,
                      int key, char *errstr, size_t errstr_size)
 {
@@ -787,6 +843,7 @@ static int send_call(engine_t *e, struct job *j, struct wprovider *p,
         rc = p->ops->build(&p->pcfg, p->keys[key].secret, j->pb,
                            j->input ? &in : NULL, &req, errstr,
                            errstr_size) ||
+             ask_callback(e, j, p, &req, errstr, errstr_size) ||
              httploop_send(e->hl, &req, (long)p->timeout_ms,
                            p->pcfg.max_body_bytes, on_http_done, j, errstr,
                            errstr_size);
@@ -1024,6 +1081,8 @@ static void on_task_accepted(engine_t *e, struct job *j,
         submit_task_op(e, j, PGOP_TASK_START, "polling", NULL);
 }
 
+static void apply_callback(engine_t *e, struct job *j);
+
 static void on_task_recorded(engine_t *e, struct job *j)
 {
         if (j->cancel) {
@@ -1031,23 +1090,41 @@ static void on_task_recorded(engine_t *e, struct job *j)
                 return;
         }
         j->step = STEP_POLL;
+        if (j->cb_body) { /* the callback beat the task record */
+                apply_callback(e, j);
+                return;
+        }
         schedule_retry(e, j, j->poll_ms);
+}
+
+typedef int(task_build_fn)(const struct provider_cfg *p, const char *key,
+                           const char *task_id, struct provider_req *req,
+                           char *errstr, size_t errstr_size);
+
+/* Send a request about the job's task (poll, cancel).  @returns 0 or -1
+ * with errstr. */
+static int task_request(engine_t *e, struct job *j, task_build_fn *build,
+                        char *errstr, size_t errstr_size)
+{
+        struct wprovider *p = cur_provider(e, j);
+        struct provider_req req = {0};
+        int rc;
+
+        rc = build(&p->pcfg, p->keys[j->key_idx].secret, j->task_id, &req,
+                   errstr, errstr_size) ||
+             httploop_send(e->hl, &req, (long)p->timeout_ms,
+                           p->pcfg.max_body_bytes, on_http_done, j, errstr,
+                           errstr_size);
+        provider_req_clear(&req);
+        return rc ? -1 : 0;
 }
 
 static void start_poll(engine_t *e, struct job *j)
 {
         struct wprovider *p = cur_provider(e, j);
-        struct provider_req req = {0};
         char errstr[256];
-        int rc;
 
-        rc = p->ops->build_poll(&p->pcfg, p->keys[j->key_idx].secret,
-                                j->task_id, &req, errstr, sizeof(errstr)) ||
-             httploop_send(e->hl, &req, (long)p->timeout_ms,
-                           p->pcfg.max_body_bytes, on_http_done, j, errstr,
-                           sizeof(errstr));
-        provider_req_clear(&req);
-        if (rc) {
+        if (task_request(e, j, p->ops->build_poll, errstr, sizeof(errstr))) {
                 struct provider_err pe = {.outcome = OUTCOME_FALLBACK_NEXT,
                                           .retry_after_ms = -1};
 
@@ -1114,10 +1191,95 @@ static void on_poll_done(engine_t *e, struct job *j,
                    ++j->poll_errors >= POLL_ERRORS_MAX) {
                 pe.outcome = OUTCOME_FALLBACK_NEXT;
                 task_failed(e, j, "failed", &pe);
+        } else if (j->cb_body) {
+                /* A callback came while this poll was out: it is newer. */
+                provider_result_clear(&res);
+                apply_callback(e, j);
+                return;
         } else {
                 schedule_poll(e, j, pe.retry_after_ms);
         }
         provider_result_clear(&res);
+        /* Settled (or moved on): a callback that raced this poll is
+         * stale now.  One transition per task, whichever came first. */
+        free(j->cb_body);
+        j->cb_body = NULL;
+}
+
+/* Apply the stashed callback with the same transition as a poll answer
+ * (KIE, Replicate: the body is one), or poll at once when the body only
+ * says the task ended (AssemblyAI) or callbacks.apply_body is off. */
+static void apply_callback(engine_t *e, struct job *j)
+{
+        struct wprovider *p = cur_provider(e, j);
+        char *body = j->cb_body;
+        struct provider_resp resp = {.status = 200,
+                                     .body = body,
+                                     .body_len = j->cb_len,
+                                     .content_type = "application/json",
+                                     .retry_after_ms = -1};
+
+        j->cb_body = NULL;
+        log_info("job", "job %s: callback from %s for task %s applied",
+                 j->id, p->name, j->task_id);
+        if (p->ops->callback_is_poll && e->w->cb_apply_body)
+                on_poll_done(e, j, &resp);
+        else
+                start_poll(e, j);
+        free(body);
+}
+
+/* Is \p body about the task \p j is polling now?  The URL token proved
+ * the job and provider; the task id (quoted, as every provider's JSON
+ * carries it) rules out a late callback of an earlier task. */
+static int callback_matches(engine_t *e, struct job *j,
+                            const struct pgop_row *r, const char *body)
+{
+        char quoted[300];
+
+        if (!j->task_id || !r->task || strcmp(cur_provider(e, j)->name,
+                                               r->task))
+                return 0;
+        snprintf(quoted, sizeof(quoted), "\"%s\"", j->task_id);
+        return strstr(body, quoted) != NULL;
+}
+
+static void take_callback(engine_t *e, struct pgop_row *r)
+{
+        struct job *j = tab_find(e, r->job_id);
+        char *body = xmalloc(r->payload_len + 1);
+
+        memcpy(body, r->payload, r->payload_len);
+        body[r->payload_len] = '\0';
+        if (!j || j->dup || j->cancel || !callback_matches(e, j, r, body) ||
+            !(((j->state == JOB_RETRY_WAIT || j->state == JOB_INFLIGHT) &&
+               j->step == STEP_POLL) ||
+              j->state == JOB_RECORDING)) {
+                log_dbg(LOG_DBG_JOB, "job", "job %s: callback from %s "
+                                            "ignored (task settled or not "
+                                            "this one)",
+                        r->job_id, r->task ? r->task : "?");
+                free(body);
+                return;
+        }
+        free(j->cb_body);
+        j->cb_body = body;
+        j->cb_len = r->payload_len;
+        if (j->state == JOB_RETRY_WAIT) {
+                heap_remove(e, j);
+                apply_callback(e, j);
+        }
+        /* else: applied when the poll in flight or the record is done */
+}
+
+static void on_callbacks(engine_t *e, struct pgop *op)
+{
+        if (op->rc) {
+                log_warn("job", "claiming callbacks: %s", op->errstr);
+                return;
+        }
+        for (size_t i = 0; i < op->n_rows; i++)
+                take_callback(e, &op->rows[i]);
 }
 
 /* ---- result media ------------------------------------------------------- */
@@ -1345,6 +1507,10 @@ static void on_call_done(engine_t *e, struct job *j,
         on_failure(e, j, &pe);
 }
 
+static int cancel_at_provider(engine_t *e, struct job *j);
+static void note_cancel(engine_t *e, struct job *j,
+                        const struct provider_resp *resp);
+
 static void on_http_done(void *opaque, const struct provider_resp *resp)
 {
         struct job *j = opaque;
@@ -1352,6 +1518,10 @@ static void on_http_done(void *opaque, const struct provider_resp *resp)
 
         e->now_us = mono_us();
         if (j->cancel) {
+                if (j->step == STEP_CANCEL)
+                        note_cancel(e, j, resp);
+                else if (j->step == STEP_POLL && cancel_at_provider(e, j))
+                        return;
                 if (j->step == STEP_MEDIA) {
                         char part[1200];
 
@@ -1577,9 +1747,16 @@ static void finish_job(engine_t *e, struct job *j, int ok,
                 op->error = xstrdup(j->fail_reason);
                 if (j->cancel && j->task_id)
                         op->billing_note = xstrdup(
-                                "cancelled while its provider task ran: any "
-                                "hold is refunded to the tenant; the "
-                                "provider may still bill the task to us");
+                                j->cancel_ok
+                                        ? "cancelled while its provider task "
+                                          "ran: any hold is refunded to the "
+                                          "tenant; the task was cancelled at "
+                                          "the provider, which bills at most "
+                                          "what it ran"
+                                        : "cancelled while its provider task "
+                                          "ran: any hold is refunded to the "
+                                          "tenant; the provider may still "
+                                          "bill the task to us");
         }
         j->state = JOB_FINISHING;
         pgsink_submit(e->ps, op);
@@ -1796,7 +1973,48 @@ static void finish_cancelled(engine_t *e, struct job *j)
                 j->dl_fd = 0;
         }
         j->cancel = 1;
-        fail_job(e, j, "cancelled", "cancelled on request (genq cancel)");
+        fail_job(e, j, "cancelled", "cancelled on request (genq cancel)%s",
+                 j->cancel_note);
+}
+
+/* A job cancelled while its task runs: ask the provider to stop the task
+ * too, where its API can (it stops generating and billing), before the
+ * job ends.  @returns 1 if the call is out (on_http_done finishes). */
+static int cancel_at_provider(engine_t *e, struct job *j)
+{
+        char errstr[256];
+
+        if (j->step != STEP_POLL || !j->task_id || j->cancel_sent ||
+            !cur_provider(e, j)->ops->build_cancel)
+                return 0;
+        j->cancel_sent = 1;
+        if (task_request(e, j, cur_provider(e, j)->ops->build_cancel, errstr,
+                         sizeof(errstr))) {
+                snprintf(j->cancel_note, sizeof(j->cancel_note),
+                         "; provider cancel not sent: %.150s", errstr);
+                return 0;
+        }
+        j->state = JOB_INFLIGHT;
+        j->step = STEP_CANCEL;
+        return 1;
+}
+
+static void note_cancel(engine_t *e, struct job *j,
+                        const struct provider_resp *resp)
+{
+        const char *who = cur_provider(e, j)->name;
+
+        j->cancel_ok = !resp->transport_err && resp->status >= 200 &&
+                       resp->status < 300;
+        if (j->cancel_ok)
+                snprintf(j->cancel_note, sizeof(j->cancel_note),
+                         "; task %.80s cancelled at %s", j->task_id, who);
+        else
+                snprintf(j->cancel_note, sizeof(j->cancel_note),
+                         "; %s did not cancel task %.80s (HTTP %ld%s%.60s)",
+                         who, j->task_id, resp->status,
+                         resp->transport_err ? ": " : "",
+                         resp->transport_err ? resp->transport_msg : "");
 }
 
 /* Stop \p j now if it is waiting; otherwise at its next step (its HTTP
@@ -1809,7 +2027,8 @@ static void cancel_job(engine_t *e, struct job *j)
         log_info("job", "job %s: cancel requested", j->id);
         if (j->state == JOB_RETRY_WAIT) {
                 heap_remove(e, j);
-                finish_cancelled(e, j);
+                if (!cancel_at_provider(e, j))
+                        finish_cancelled(e, j);
         }
 }
 
@@ -1929,6 +2148,51 @@ static void publish_event(engine_t *e, const struct job *j,
         json_decref(urls);
 }
 
+/* The completion event as JSON, for the job's callback_url: the same
+ * fields as the JobEvent on genq.events. */
+static void send_hook(engine_t *e, const struct job *j, const struct pgop *op)
+{
+        json_t *o = json_object(), *md = json_object();
+        json_t *urls = op->urls_json ? json_loads(op->urls_json, 0, NULL)
+                                     : NULL;
+        char ref[200], *body;
+
+        snprintf(ref, sizeof(ref), "postgres:results/%s", j->id);
+        json_object_set_new(o, "job_id", json_string(j->id));
+        json_object_set_new(o, "tenant_id", json_string(j->pb->tenant_id));
+        json_object_set_new(o, "kind",
+                            json_string(codec_kind_name(j->pb->kind)));
+        json_object_set_new(o, "state", json_string(op->state));
+        json_object_set_new(o, "provider",
+                            json_string(op->provider ? op->provider : ""));
+        json_object_set_new(o, "model",
+                            json_string(op->model ? op->model : ""));
+        json_object_set_new(o, "result_urls",
+                            json_is_array(urls) ? json_incref(urls)
+                                                : json_array());
+        json_object_set_new(o, "result_ref",
+                            json_string(strcmp(op->state, "succeeded")
+                                                ? ""
+                                                : ref));
+        json_object_set_new(o, "credits",
+                            json_string(op->amount ? op->amount : "0"));
+        json_object_set_new(o, "error_class",
+                            json_string(op->error_class ? op->error_class
+                                                        : ""));
+        json_object_set_new(o, "error",
+                            json_string(op->error ? op->error : ""));
+        json_object_set_new(o, "finished_at_ms", json_integer(wall_ms()));
+        for (size_t i = 0; i < j->pb->n_metadata; i++)
+                json_object_set_new(md, j->pb->metadata[i]->key,
+                                    json_string(j->pb->metadata[i]->value));
+        json_object_set_new(o, "metadata", md);
+        body = json_dumps(o, JSON_COMPACT);
+        hooks_add(e->hooks, j->id, j->pb->callback_url, body, e->now_us);
+        free(body);
+        json_decref(o);
+        json_decref(urls);
+}
+
 static void on_finished(engine_t *e, struct pgop *op)
 {
         struct job *j = op->opaque;
@@ -1945,8 +2209,11 @@ static void on_finished(engine_t *e, struct pgop *op)
                 e->n_ok++;
         else
                 e->n_failed++;
-        if (op->rc == 0 && op->hit)
+        if (op->rc == 0 && op->hit) {
                 publish_event(e, j, op);
+                if (j->pb->callback_url && *j->pb->callback_url)
+                        send_hook(e, j, op);
+        }
         job_forget(e, j);
 }
 
@@ -1997,6 +2264,14 @@ static void on_pg_done(engine_t *e, struct pgop *op)
                 break;
         case PGOP_SWEEP:
                 on_swept(e, op);
+                break;
+        case PGOP_CALLBACKS:
+                on_callbacks(e, op);
+                break;
+        case PGOP_HOOK:
+                if (op->rc)
+                        log_warn("hooks", "job %s: delivery not recorded: %s",
+                                 op->job_id, op->errstr);
                 break;
         case PGOP_RESERVE:
                 on_reserved(e, op);
@@ -2058,6 +2333,12 @@ static void periodic(engine_t *e)
         if (e->now_us >= e->next_budgets_us) {
                 pgsink_submit(e->ps, pgop_new(PGOP_BUDGETED));
                 e->next_budgets_us = e->now_us + 5000000;
+        }
+        hooks_tick(e->hooks, e->now_us);
+        if ((*w->cb_listen || *w->cb_public_url) && e->n_jobs > 0 &&
+            e->now_us >= e->next_callbacks_us) {
+                pgsink_submit(e->ps, pgop_new(PGOP_CALLBACKS));
+                e->next_callbacks_us = e->now_us + 500000;
         }
         if (e->n_jobs > 0 && e->now_us >= e->next_cancel_us) {
                 pgsink_submit(e->ps, pgop_new(PGOP_CANCELS));
@@ -2163,8 +2444,103 @@ static void release_leases(engine_t *e)
         e->released = 1;
 }
 
+/* Same providers in the same order with the same key pools: jobs index
+ * providers and keys by position, so only then can they carry on. */
+static int reload_compatible(const struct wconf *a, const struct wconf *b,
+                             char *errstr, size_t errstr_size)
+{
+        if (a->n_providers != b->n_providers) {
+                snprintf(errstr, errstr_size, "providers added or removed");
+                return 0;
+        }
+        for (size_t i = 0; i < a->n_providers; i++) {
+                const struct wprovider *p = &a->providers[i];
+                const struct wprovider *q = &b->providers[i];
+
+                if (strcmp(p->name, q->name) || strcmp(p->adapter, q->adapter)) {
+                        snprintf(errstr, errstr_size, "provider %s changed "
+                                                      "name, order or adapter",
+                                 p->name);
+                        return 0;
+                }
+                if (p->n_keys != q->n_keys) {
+                        snprintf(errstr, errstr_size, "provider %s: key pool "
+                                                      "size changed",
+                                 p->name);
+                        return 0;
+                }
+        }
+        return 1;
+}
+
+static int migrate(const struct wconf *w, char *errstr, size_t errstr_size);
+
+/* What the policy keeps outside the configuration follows a reload: free
+ * quota limits in Postgres (a short blocking connection; reloads are
+ * rare and operator-driven). */
+static void policy_reloaded(engine_t *e)
+{
+        char errstr[512];
+
+        if (migrate(e->w, errstr, sizeof(errstr)))
+                log_warn("worker", "SIGHUP: quotas not synced: %s", errstr);
+}
+
+static void reload_config(engine_t *e)
+{
+        char errstr[1024];
+        struct wconf *nw;
+
+        genq_g.sig_hup = 0;
+        if (!e->reload)
+                return;
+        nw = e->reload(e->reload_opaque, errstr, sizeof(errstr));
+        if (nw && !reload_compatible(e->w, nw, errstr, sizeof(errstr))) {
+                wconf_clear(nw);
+                free(nw);
+                nw = NULL;
+                log_err("worker", "SIGHUP: configuration not reloaded: %s "
+                                  "(restart the worker for that)",
+                        errstr);
+                return;
+        }
+        if (!nw) {
+                log_err("worker", "SIGHUP: configuration not reloaded: %s",
+                        errstr);
+                return;
+        }
+        if (httploop_set_media_allow(e->hl, nw->media_allow_private, errstr,
+                                     sizeof(errstr))) {
+                log_err("worker", "SIGHUP: %s", errstr);
+                wconf_clear(nw);
+                free(nw);
+                return;
+        }
+        /* Jobs in flight keep pointers into the old one (names, prices,
+         * key ids): it lives on until the engine goes. */
+        e->old_w = xrealloc(e->old_w, (e->n_old_w + 1) * sizeof(*e->old_w));
+        e->old_w[e->n_old_w++] = e->w_owned ? e->w : NULL;
+        e->w = nw;
+        e->w_owned = 1;
+        e->bo = (struct backoff_cfg){nw->backoff_base_ms, nw->backoff_cap_ms,
+                                     nw->retry_hint_max_ms};
+        policy_reloaded(e);
+        log_info("worker", "SIGHUP: configuration reloaded (%zu provider(s), "
+                           "%zu route(s)); start-up settings (brokers, DSN, "
+                           "lease, group, callbacks) keep their values",
+                 nw->n_providers, nw->n_routes);
+}
+
+void engine_set_reload(engine_t *e, engine_reload_cb *cb, void *opaque)
+{
+        e->reload = cb;
+        e->reload_opaque = opaque;
+}
+
 static void check_signals(engine_t *e)
 {
+        if (genq_g.sig_hup)
+                reload_config(e);
         if (genq_g.sig_term == 0 || (e->draining && genq_g.sig_term < 2))
                 return;
         if (!e->draining) {
@@ -2185,8 +2561,14 @@ static int drained(engine_t *e)
 {
         if (!e->draining)
                 return 0;
-        if (e->n_jobs == 0 && e->n_dlq == 0 && pgsink_pending(e->ps) == 0)
+        if (e->n_jobs == 0 && e->n_dlq == 0 && hooks_busy(e->hooks) == 0 &&
+            pgsink_pending(e->ps) == 0) {
+                if (hooks_waiting(e->hooks))
+                        log_warn("hooks", "%zu completion hook(s) waiting for "
+                                          "a retry are dropped",
+                                 hooks_waiting(e->hooks));
                 return 1;
+        }
         if (e->now_us < e->drain_deadline_us)
                 return 0;
         if (!e->released)
@@ -2303,6 +2685,16 @@ engine_t *engine_new(struct wconf *w, conf_t *c, char *errstr,
         if (!e->hl || httploop_set_media_allow(e->hl, w->media_allow_private,
                                                errstr, errstr_size))
                 goto err_destroy;
+        e->hooks = hooks_new(&(struct hooks_cfg){w->hook_secret,
+                                                 (int)w->hook_max_tries,
+                                                 (long)w->hook_timeout_ms},
+                             e->hl, e->ps);
+        if (*w->cb_listen) {
+                e->cr = cbrecv_new(w->cb_listen, w->g.pg_dsn, w->cb_secret,
+                                   errstr, errstr_size);
+                if (!e->cr)
+                        goto err_destroy;
+        }
         if (*w->artifact_dir && mkdir(w->artifact_dir, 0755) &&
             errno != EEXIST) {
                 snprintf(errstr, errstr_size, "worker.artifact_dir %s: %s",
@@ -2339,8 +2731,10 @@ void engine_destroy(engine_t *e)
         /* Order matters: the consumer's close may call on_revoke (needs the
          * table); pgsink flushes queued writes before the jobs go; curl
          * transfers die before the jobs they point to. */
+        cbrecv_destroy(e->cr);
         kio_destroy(e->kio);
         httploop_destroy(e->hl);
+        hooks_destroy(e->hooks);
         pgsink_destroy(e->ps);
         destroy_jobs(e);
         offtrack_destroy(e->ot);
@@ -2350,5 +2744,15 @@ void engine_destroy(engine_t *e)
         for (size_t i = 0; e->pst && i < e->w->n_providers; i++)
                 free(e->pst[i].key_disabled);
         free(e->pst);
+        for (size_t i = 0; i < e->n_old_w; i++)
+                if (e->old_w[i]) {
+                        wconf_clear(e->old_w[i]);
+                        free(e->old_w[i]);
+                }
+        free(e->old_w);
+        if (e->w_owned) {
+                wconf_clear(e->w);
+                free(e->w);
+        }
         free(e);
 }

@@ -35,6 +35,24 @@ engine_t *engine_new(struct wconf *w, conf_t *c, char *errstr,
  */
 int engine_run(engine_t *e);
 
+/**
+ * @brief Loads the configuration again (SIGHUP): a new wconf, heap
+ *        allocated, or NULL with errstr (the running one stays).
+ */
+typedef struct wconf *(engine_reload_cb)(void *opaque, char *errstr,
+                                         size_t errstr_size);
+
+/**
+ * @brief On SIGHUP, call \p cb and switch to what it loads, without
+ *        dropping a job: jobs keep what they borrowed from the old
+ *        configuration (kept until the engine is destroyed).  Providers
+ *        and their key pools must stay the same (names, order, number of
+ *        keys); otherwise the reload is refused with a log line and a
+ *        restart is needed.  Settings read at start-up (brokers, DSN,
+ *        lease, group) also need a restart.
+ */
+void engine_set_reload(engine_t *e, engine_reload_cb *cb, void *opaque);
+
 /** @brief Leave the group and free everything.  NULL-safe. */
 void engine_destroy(engine_t *e);
 

@@ -301,8 +301,8 @@ static curl_socket_t open_checked(void *ud, curlsocktype purpose,
                 a = (const unsigned char *)&((struct sockaddr_in6 *)&sa->addr)
                             ->sin6_addr;
         if (!a || !allowed(hl, sa->family, a)) {
-                log_warn("http", "media download to a private address "
-                                 "refused (not in worker.media_allow_private)");
+                log_warn("http", "connection to a private address refused "
+                                 "(a job's URL; not in worker.media_allow_private)");
                 return CURL_SOCKET_BAD;
         }
         return socket(sa->family, sa->socktype, sa->protocol);
@@ -377,12 +377,14 @@ static void call_setopts(httploop_t *hl, struct call *c,
          * it must not carry our Authorization header elsewhere. */
         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-        if (req->media) {
+        if (req->media == 1) {
                 /* Result media: CDNs redirect; every connection, the
                  * redirected ones included, passes the address check. */
                 curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
                 curl_easy_setopt(e, CURLOPT_MAXREDIRS, 3L);
                 curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+        }
+        if (req->media) {
                 curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_checked);
                 curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, hl);
                 /* A pooled connection (to a provider's host, say) would

@@ -16,6 +16,7 @@
 #include "gconf.h"
 #include "log.h"
 #include "wconf.h"
+#include "xmem.h"
 
 #define GENQ_VERSION "0.1.0"
 
@@ -112,8 +113,41 @@ static int parse_args(int *argcp, char **argv, conf_t **cp, int *check_only)
         return 0;
 }
 
+/* The command line as given, for reloads (parsing consumes -c and -X). */
+struct args_copy {
+        int argc;
+        char **argv;
+};
+
+/* SIGHUP: the same files and -X overrides, read again. */
+static struct wconf *reload(void *opaque, char *errstr, size_t errstr_size)
+{
+        struct args_copy *a = opaque;
+        char **argv = xcalloc((size_t)a->argc + 1, sizeof(char *));
+        int argc = a->argc;
+        struct wconf *w = NULL;
+        conf_t *c;
+
+        memcpy(argv, a->argv, (size_t)a->argc * sizeof(char *));
+        c = gconf_load_args(&argc, argv, errstr, errstr_size);
+        if (c) {
+                w = xcalloc(1, sizeof(*w));
+                if (wconf_load(c, w, errstr, errstr_size) ||
+                    conf_check_unused(c, errstr, errstr_size)) {
+                        if (w->worker_id)
+                                wconf_clear(w);
+                        free(w);
+                        w = NULL;
+                }
+        }
+        conf_destroy(c);
+        free(argv);
+        return w;
+}
+
 int main(int argc, char **argv)
 {
+        struct args_copy args = {argc, NULL};
         struct wconf w;
         char errstr[1024];
         int check_only = 0, rc;
@@ -121,9 +155,12 @@ int main(int argc, char **argv)
         engine_t *e;
 
         genq_g.log_ident = "genq-worker";
+        args.argv = xcalloc((size_t)argc + 1, sizeof(char *));
+        memcpy(args.argv, argv, (size_t)argc * sizeof(char *));
         rc = parse_args(&argc, argv, &c, &check_only);
         if (rc) {
                 conf_destroy(c);
+                free(args.argv);
                 return rc < 0 ? 0 : rc;
         }
         if (wconf_load(c, &w, errstr, sizeof(errstr)) ||
@@ -133,6 +170,7 @@ int main(int argc, char **argv)
                 if (w.worker_id)
                         wconf_clear(&w);
                 conf_destroy(c);
+                free(args.argv);
                 return 1;
         }
         if (check_only) {
@@ -148,6 +186,7 @@ int main(int argc, char **argv)
                 log_err("worker", "%s", errstr);
                 rc = 1;
         } else {
+                engine_set_reload(e, reload, &args);
                 rc = engine_run(e);
                 engine_destroy(e);
         }
@@ -155,5 +194,6 @@ int main(int argc, char **argv)
 out_clear:
         wconf_clear(&w);
         conf_destroy(c);
+        free(args.argv);
         return rc;
 }

@@ -55,6 +55,8 @@ enum stmt {
         S_TASK_UNKNOWN,
         S_CANCELS,
         S_BUDGETED,
+        S_CALLBACKS,
+        S_HOOK,
         N_STMTS,
 };
 
@@ -257,6 +259,18 @@ static const char *stmt_sql[N_STMTS] = {
         [S_CANCELS] =
                 "SELECT c.job_id FROM job_cancels c JOIN jobs j USING "
                 "(job_id) WHERE j.lease_owner = $1 AND j.state = 'running'",
+        /* Claim the callbacks of the jobs this worker runs (each row is
+         * deleted, so applied once), and drop those of finished jobs. */
+        [S_CALLBACKS] =
+                "WITH gc AS (DELETE FROM task_callbacks g USING jobs f "
+                "WHERE g.job_id = f.job_id AND f.state NOT IN ('queued', "
+                "'running')) DELETE FROM task_callbacks c USING jobs j "
+                "WHERE c.job_id = j.job_id AND j.lease_owner = $1 AND "
+                "j.state = 'running' RETURNING c.job_id, c.body, c.provider",
+        [S_HOOK] =
+                "INSERT INTO hook_deliveries (job_id, attempt, url, "
+                "http_status, error, delivered) VALUES ($1, $2::int, $3, "
+                "nullif($4::int, 0), $5, $6::boolean) ON CONFLICT DO NOTHING",
         [S_BUDGETED] = "SELECT tenant_id FROM tenants "
                        "WHERE credit_budget IS NOT NULL AND $1::text IS NOT NULL",
         [S_SPEND_ROW] =
@@ -635,6 +649,19 @@ static int send_other(pgsink_t *ps, struct pgop *op)
                 p_str(&p, ps->lease_s);
                 p_int(&p, op->limit);
                 return send(ps, S_SWEEP, &p);
+        case PGOP_CALLBACKS:
+                return send(ps, S_CALLBACKS, &p);
+        case PGOP_HOOK: {
+                struct params h = {0};
+
+                p_str(&h, op->job_id);
+                p_int(&h, op->polls);
+                p_str(&h, op->text);
+                p_int(&h, (int32_t)op->hit);
+                p_str(&h, op->error);
+                p_str(&h, op->cancelled ? "true" : "false");
+                return send(ps, S_HOOK, &h);
+        }
         case PGOP_RELEASE: {
                 json_t *a = json_array();
 
@@ -763,7 +790,7 @@ static void on_result(struct pgop *op, int last, PGresult *r)
                 take_reserve(op, r);
         else if (op->type == PGOP_CANCELS || op->type == PGOP_BUDGETED)
                 take_ids(op, r);
-        else if (op->type == PGOP_SWEEP)
+        else if (op->type == PGOP_SWEEP || op->type == PGOP_CALLBACKS)
                 take_sweep_rows(op, r);
         else if (op->type == PGOP_FINISH) {
                 op->hit = PQntuples(r) ? atoll(PQgetvalue(r, 0, 0)) : 0;

@@ -37,6 +37,12 @@ enum pgop_type {
         PGOP_CANCELS,    /**< which of this worker's jobs are to be
                               cancelled (ids) */
         PGOP_BUDGETED,   /**< tenants that have a budget (ids) */
+        PGOP_CALLBACKS,  /**< claim provider callbacks of this worker's
+                              jobs: rows {job_id, payload = body, task =
+                              provider} */
+        PGOP_HOOK,       /**< record a completion hook delivery: job_id,
+                              polls = attempt, text = url, hit = HTTP
+                              status, error, cancelled = delivered */
 };
 
 /** A job row taken over by PGOP_SWEEP. */

@@ -78,8 +78,10 @@ struct provider_req {
         size_t n_parts;
         int sink_fd;             /**< > 0: stream the response body into
                                       this file (worker media downloads) */
-        int media;               /**< a result download: follow redirects,
-                                      connect only to allowed addresses */
+        int media;               /**< a URL a job gave: connect only to
+                                      allowed addresses; 1 = a result
+                                      download (follows redirects), 2 = a
+                                      completion hook (no redirects) */
 };
 
 /** A response the httploop received, borrowed by the adapter. */
@@ -186,6 +188,22 @@ struct provider_ops {
                                    const struct provider_resp *resp,
                                    struct provider_result *res,
                                    struct provider_err *err);
+        /** ASYNC, optional: the request that cancels \p task_id at the
+         *  provider (Replicate), or NULL if the API has none. */
+        int (*build_cancel)(const struct provider_cfg *p, const char *key,
+                            const char *task_id, struct provider_req *req,
+                            char *errstr, size_t errstr_size);
+        /** ASYNC, optional: the submit body's member that takes a
+         *  callback URL ("callBackUrl", "webhook", "webhook_url"), or
+         *  NULL if the provider cannot call back. */
+        const char *callback_member;
+        /** JSON object merged into the submit with the callback URL
+         *  (Replicate's events filter), or NULL. */
+        const char *callback_extra;
+        /** 1: the callback body is a poll answer (parse_poll reads it:
+         *  KIE, Replicate); 0: it only says the task ended (AssemblyAI
+         *  sends an id and a status), so the task is polled at once. */
+        int callback_is_poll;
 };
 
 /** @brief The ops named \p name, or NULL. */

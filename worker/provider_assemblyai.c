@@ -341,4 +341,7 @@ const struct provider_ops provider_assemblyai_ops = {
         .parse = parse,
         .build_poll = build_poll,
         .parse_poll = parse_poll,
+        /* The webhook says {transcript_id, status}: poll for the rest. */
+        .callback_member = "webhook_url",
+        .callback_is_poll = 0,
 };

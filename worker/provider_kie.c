@@ -974,6 +974,9 @@ const struct provider_ops provider_kie_image_ops = {
         .parse = parse,
         .build_poll = build_poll,
         .parse_poll = image_parse_poll,
+        /* KIE POSTs the recordInfo answer itself when the task ends. */
+        .callback_member = "callBackUrl",
+        .callback_is_poll = 1,
 };
 
 const struct provider_ops provider_kie_video_ops = {
@@ -984,4 +987,7 @@ const struct provider_ops provider_kie_video_ops = {
         .parse = parse,
         .build_poll = build_poll,
         .parse_poll = video_parse_poll,
+        /* KIE POSTs the recordInfo answer itself when the task ends. */
+        .callback_member = "callBackUrl",
+        .callback_is_poll = 1,
 };

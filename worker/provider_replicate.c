@@ -243,6 +243,24 @@ static int build_poll(const struct provider_cfg *p, const char *key,
         return 0;
 }
 
+/* POST /predictions/{id}/cancel answers the prediction, now "canceled"
+ * (or unchanged if it had already ended). */
+static int build_cancel(const struct provider_cfg *p, const char *key,
+                        const char *task_id, struct provider_req *req,
+                        char *errstr, size_t errstr_size)
+{
+        if (build_poll(p, key, task_id, req, errstr, errstr_size))
+                return -1;
+        if (strlen(req->url) + sizeof("/cancel") > sizeof(req->url)) {
+                provider_req_clear(req);
+                snprintf(errstr, errstr_size, "URL too long");
+                return -1;
+        }
+        strcat(req->url, "/cancel");
+        req->method = "POST";
+        return 0;
+}
+
 /*
  * Classifying errors: problem JSON {"title", "detail", "status"}.
  */
@@ -520,4 +538,9 @@ const struct provider_ops provider_replicate_ops = {
         .parse = parse,
         .build_poll = build_poll,
         .parse_poll = parse_poll,
+        .build_cancel = build_cancel,
+        /* The webhook body is the prediction object, as a poll returns. */
+        .callback_member = "webhook",
+        .callback_extra = "{\"webhook_events_filter\":[\"completed\"]}",
+        .callback_is_poll = 1,
 };

@@ -86,6 +86,27 @@ static const struct conf_def worker_defs[] = {
                 "are refused (no downloads from internal addresses)"},
         {"worker.input_timeout_ms", CONF_INT, W(input_timeout_ms), 100,
          600000, "60000", 1, "input media fetch timeout"},
+        {"callbacks.listen", CONF_STR, W(cb_listen), 1, 0, "", 0,
+         "HOST:PORT of the provider callback receiver (KIE callBackUrl, "
+         "Replicate and AssemblyAI webhooks); \"\" = off, poll only"},
+        {"callbacks.public_url", CONF_STR, W(cb_public_url), 1, 0, "", 0,
+         "base URL providers reach the receiver at (e.g. "
+         "https://genq.example.com); \"\" = do not ask for callbacks"},
+        {"callbacks.secret_env", CONF_STR, W(cb_secret_env), 1, 0,
+         "GENQ_CALLBACK_SECRET", 0,
+         "environment variable with the secret that signs callback URLs"},
+        {"callbacks.apply_body", CONF_BOOL, W(cb_apply_body), 1, 0, "true",
+         1, "apply a verified callback's body as a poll answer (false: "
+            "a callback only makes the task be polled at once)"},
+        {"hooks.secret_env", CONF_STR, W(hook_secret_env), 1, 0,
+         "GENQ_HOOK_SECRET", 0,
+         "environment variable with the secret that signs completion "
+         "hooks (Job.callback_url); unset = hooks are not sent"},
+        {"hooks.max_tries", CONF_INT, W(hook_max_tries), 1, 100, "6", 1,
+         "deliveries of one completion hook at most (backoff 1 s, 2 s, "
+         "4 s ...)"},
+        {"hooks.timeout_ms", CONF_INT, W(hook_timeout_ms), 100, 600000,
+         "10000", 1, "one hook delivery at most"},
         {NULL, CONF_END, 0, 0, 0, NULL, 0, NULL},
 };
 
@@ -685,6 +706,42 @@ static int load_routes(conf_t *c, struct wconf *w, char *e, size_t es)
 
 /* ---- top level ---------------------------------------------------------- */
 
+static char *secret_from(const char *env)
+{
+        const char *v = env && *env ? getenv(env) : NULL;
+
+        return v && *v ? xstrdup(v) : NULL;
+}
+
+static void wipe(char *s)
+{
+        if (s)
+                explicit_bzero(s, strlen(s));
+        free(s);
+}
+
+/* Callback and hook secrets come from the environment only, like API
+ * keys.  A callback receiver or public URL without its secret is a
+ * configuration error: unsigned callback URLs could be forged. */
+static int load_secrets(conf_t *c, struct wconf *w, char *errstr,
+                        size_t errstr_size)
+{
+        w->cb_secret = secret_from(w->cb_secret_env);
+        w->hook_secret = secret_from(w->hook_secret_env);
+        if ((*w->cb_listen || *w->cb_public_url) && !w->cb_secret) {
+                const char *o = conf_origin(c, *w->cb_listen
+                                                       ? "callbacks.listen"
+                                                       : "callbacks.public_url");
+
+                snprintf(errstr, errstr_size,
+                         "%s: callbacks: the environment variable %s (callbacks."
+                         "secret_env) is not set; callbacks need a secret",
+                         o ? o : "config", w->cb_secret_env);
+                return -1;
+        }
+        return 0;
+}
+
 static void default_worker_id(struct wconf *w)
 {
         char host[128], id[200];
@@ -727,6 +784,8 @@ int wconf_load(conf_t *c, struct wconf *w, char *errstr, size_t errstr_size)
                          w->unpriced);
                 goto err_clear;
         }
+        if (load_secrets(c, w, errstr, errstr_size))
+                goto err_clear;
         default_worker_id(w);
         return 0;
 err_clear:
@@ -747,6 +806,8 @@ void wconf_clear(struct wconf *w)
                 free_list(w->routes[i].providers, w->routes[i].n_providers);
         }
         free(w->routes);
+        wipe(w->cb_secret);
+        wipe(w->hook_secret);
         conf_free_struct(worker_defs, w);
         gconf_clear(&w->g);
         memset(w, 0, sizeof(*w));

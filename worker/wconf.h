@@ -116,6 +116,15 @@ struct wconf {
         int64_t media_timeout_ms;
         char *media_allow_private; /**< CIDRs media may be fetched from */
         int64_t input_timeout_ms;
+        char *cb_listen;       /**< callbacks.listen, "" = no receiver */
+        char *cb_public_url;   /**< "" = providers are not asked to call */
+        char *cb_secret_env;
+        char *cb_secret;       /**< from cb_secret_env; never logged */
+        int cb_apply_body;
+        char *hook_secret_env;
+        char *hook_secret;     /**< NULL = hooks disabled */
+        int64_t hook_max_tries;
+        int64_t hook_timeout_ms;
 
         struct wprovider *providers;
         size_t n_providers;

@@ -48,8 +48,9 @@ sql() { psql -X -q -t -A "$GENQ_POSTGRES_DSN" -c "$1"; }
 
 # Empty the job tables (the schema stays).
 reset_db() {
+        "$BIN/genq" migrate >/dev/null 2>&1 || fail "genq migrate"
         sql "TRUNCATE tenants, jobs, attempts, tasks, results, credit_ledger,
-             provider_quota CASCADE" >/dev/null
+             provider_quota, task_callbacks, hook_deliveries, job_cancels CASCADE" >/dev/null
 }
 
 # Give this test its own topics and consumer group (environment overrides
