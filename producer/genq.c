@@ -11,6 +11,7 @@
 #include "cmds.h"
 #include "globals.h"
 #include "libgenq.h"
+#include "provider_cmd.h"
 
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
@@ -29,6 +30,8 @@ static const struct command {
         {"tenant", cmd_tenant,
          "add tenants, set budgets, make reporting roles"},
         {"retention", cmd_retention, "drop old credit ledger partitions"},
+        {"provider", cmd_provider,
+         "list providers; disable, reorder them on every worker"},
         {"tail", cmd_tail, "print a topic's messages (e.g. the DLQ) as JSON"},
         {"encode", cmd_encode, "JSON job on stdin to protobuf bytes"},
         {"cancel", cmd_cancel, "cancel a job (before it runs, or while it "
