@@ -9,7 +9,14 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN="$ROOT/${1:-build}"
 PATTERN=${2:-}
 cd "$ROOT" || exit 1
-[ -f .stack/env ] && . .stack/env
+# The local stack's addresses, unless the caller points elsewhere (a
+# separate database, say, so that two runs never share tables).
+if [ -f .stack/env ]; then
+        dsn=${GENQ_POSTGRES_DSN:-} brokers=${GENQ_KAFKA_BROKERS:-}
+        . .stack/env
+        GENQ_POSTGRES_DSN=${dsn:-$GENQ_POSTGRES_DSN}
+        GENQ_KAFKA_BROKERS=${brokers:-$GENQ_KAFKA_BROKERS}
+fi
 : "${GENQ_KAFKA_BROKERS:?start the stack first: deploy/stack.sh up}"
 : "${GENQ_POSTGRES_DSN:?start the stack first: deploy/stack.sh up}"
 export BIN GENQ_KAFKA_BROKERS GENQ_POSTGRES_DSN

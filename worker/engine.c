@@ -63,6 +63,8 @@
 #include "offtrack.h"
 #include "pgsink.h"
 #include "pgutil.h"
+#include "policy.h"
+#include "pstate.h"
 #include "schema.h"
 #include "xmem.h"
 
@@ -77,6 +79,7 @@ enum job_state {
         JOB_INFLIGHT,
         JOB_RETRY_WAIT,
         JOB_RESERVING,
+        JOB_ADMITTING,
         JOB_RECORDING,
         JOB_FINISHING,
         JOB_DLQ,
@@ -123,6 +126,7 @@ struct job {
         char *dlq_code, *dlq_reason;
 
         size_t chain[MAX_CHAIN];/**< provider indexes, in order */
+        int64_t weights[MAX_CHAIN]; /**< the route's weight of each */
         size_t n_chain, cur;
         int tries_here;         /**< retry_later tries on chain[cur] */
         struct attempt att[MAX_ATTEMPTS];
@@ -145,6 +149,16 @@ struct job {
         int64_t task_deadline_us;
         int cancel;             /**< a cancel was requested: stop at the
                                      next step, finish 'cancelled' */
+        /* the shared limits (schema 0007) and the breaker */
+        int admitted;           /**< holds a grant: release it when done */
+        int admit_key;          /**< key the grant is for */
+        size_t admit_pidx;      /**< provider the grant is for */
+        unsigned n_admits;      /**< makes each holder unique */
+        char holder[200];       /**< "worker/job/n" */
+        int64_t admit_tokens;   /**< tokens estimated at admission */
+        double admit_units;     /**< free quota units taken */
+        int64_t admit_waited_ms;/**< waited for this provider's limits */
+        int probe;              /**< this call is the circuit's probe */
         int cancel_sent;        /**< the provider's cancel call went out */
         int cancel_ok;          /**< ... and the provider accepted it */
         char cancel_note[200];  /**< what the provider said to it */
@@ -164,13 +178,6 @@ struct job {
         struct job *hnext;      /**< job table chain */
 };
 
-/* Runtime state of a provider's keys (process-local until the policy
- * issue moves it to Postgres). */
-struct pstate {
-        int *key_disabled;
-        size_t rr;
-};
-
 struct engine_s {
         struct wconf *w;
         kio_t *kio;
@@ -186,7 +193,9 @@ struct engine_s {
         int w_owned;            /**< e->w came from a reload */
         hooks_t *hooks;         /**< completion hooks out */
         int64_t next_callbacks_us;
-        struct pstate *pst;
+        pstate_t *pol;          /**< breakers, latency, keys, overrides */
+        uint64_t rng;           /**< route orders (policy_rand) */
+        int64_t next_policy_us;
         struct backoff_cfg bo;
 
         struct job **tab;       /**< job table, by id */
@@ -624,16 +633,82 @@ static int provider_usable(const struct wprovider *p, Genq__V1__Kind kind)
         return p->enabled && !p->retired && p->ops->kind == kind;
 }
 
-static int add_to_chain(engine_t *e, struct job *j, const char *name)
+static int64_t prompt_bytes_tokens(const Genq__V1__Job *pb);
+
+/* Tokens a chat job needs of a context window: its prompt (4 bytes a
+ * token, as billing estimates) and its max_tokens. */
+static int64_t context_needed(const Genq__V1__Job *pb)
+{
+        if (pb->payload_case != GENQ__V1__JOB__PAYLOAD_CHAT)
+                return 0;
+        return prompt_bytes_tokens(pb) +
+               (pb->chat->max_tokens > 0 ? pb->chat->max_tokens : 0);
+}
+
+/* @returns 1 added, 0 skipped (disabled, another kind, too small a
+ * context window), -1 no such provider or the chain is full. */
+static int add_to_chain(engine_t *e, struct job *j, const char *name,
+                        int64_t min_context)
 {
         struct wprovider *p = wconf_provider(e->w, name);
+        int64_t need = context_needed(j->pb);
 
         if (!p || j->n_chain == MAX_CHAIN)
                 return -1;
         if (!provider_usable(p, j->pb->kind))
                 return 0;
+        /* Conditions: the route's minimum window (unknown windows do not
+         * qualify), and the prompt itself must fit where it is known. */
+        if (min_context > 0 && p->context_window < min_context)
+                return 0;
+        if (p->context_window > 0 && need > p->context_window)
+                return 0;
         j->chain[j->n_chain++] = (size_t)(p - e->w->providers);
-        return 0;
+        return 1;
+}
+
+/* Order the chain by the route's strategy.  Priority routes follow the
+ * operators' priorities (provider_overrides) where set: a provider's
+ * rank is its override, else its position in the route. */
+static void order_chain(engine_t *e, struct job *j, int strategy)
+{
+        struct policy_cand c[MAX_CHAIN];
+        size_t old[MAX_CHAIN], out[MAX_CHAIN], n = j->n_chain, m;
+        int64_t rank[MAX_CHAIN], ow[MAX_CHAIN];
+
+        memcpy(old, j->chain, n * sizeof(*old));
+        memcpy(ow, j->weights, n * sizeof(*ow));
+        if (strategy == POLICY_PRIORITY) {
+                for (size_t i = 0; i < n; i++) {
+                        int32_t pr = pstate_priority(e->pol, old[i]);
+
+                        rank[i] = pr == INT32_MIN ? (int64_t)i : pr;
+                }
+                /* stable insertion sort: ties keep the route's order */
+                for (size_t i = 1; i < n; i++)
+                        for (size_t k = i; k > 0 && rank[k - 1] > rank[k]; k--) {
+                                int64_t t = rank[k];
+                                size_t u = j->chain[k];
+
+                                rank[k] = rank[k - 1];
+                                rank[k - 1] = t;
+                                j->chain[k] = j->chain[k - 1];
+                                j->chain[k - 1] = u;
+                        }
+                return;
+        }
+        for (size_t i = 0; i < n; i++)
+                c[i] = (struct policy_cand){
+                        .weight = ow[i],
+                        .latency_ms = pstate_latency_ms(e->pol, old[i]),
+                        .usable = 1,
+                };
+        m = policy_order(strategy, c, n, e->w->latency_explore, &e->rng, out);
+        for (size_t i = 0; i < m; i++) {
+                j->chain[i] = old[out[i]];
+                j->weights[i] = ow[out[i]];
+        }
+        j->n_chain = m;
 }
 
 /* @returns 0, or -1 after failing the job. */
@@ -644,7 +719,7 @@ static int build_chain(engine_t *e, struct job *j)
 
         if (j->pb->n_providers > 0) {
                 for (size_t i = 0; i < j->pb->n_providers; i++)
-                        if (add_to_chain(e, j, j->pb->providers[i])) {
+                        if (add_to_chain(e, j, j->pb->providers[i], 0) < 0) {
                                 fail_job(e, j, "fatal_job",
                                          "pinned provider \"%s\" is not "
                                          "configured",
@@ -661,11 +736,20 @@ static int build_chain(engine_t *e, struct job *j)
                         return -1;
                 }
                 for (size_t i = 0; i < r->n_providers; i++)
-                        add_to_chain(e, j, r->providers[i]);
+                        if (add_to_chain(e, j, r->providers[i],
+                                         r->min_context) == 1)
+                                j->weights[j->n_chain - 1] =
+                                        r->weights ? r->weights[i] : 1;
+                order_chain(e, j, policy_strategy_parse(r->strategy) < 0
+                                          ? POLICY_PRIORITY
+                                          : policy_strategy_parse(r->strategy));
         }
         if (j->n_chain == 0) {
                 fail_job(e, j, "fatal_job",
-                         "no enabled provider serves this %s job", kind);
+                         "no enabled provider serves this %s job%s", kind,
+                         context_needed(j->pb) > 0
+                                 ? " with a context window that fits it"
+                                 : "");
                 return -1;
         }
         return 0;
@@ -674,21 +758,6 @@ static int build_chain(engine_t *e, struct job *j)
 static struct wprovider *cur_provider(engine_t *e, struct job *j)
 {
         return &e->w->providers[j->chain[j->cur]];
-}
-
-/* Round-robin over the provider's keys that are not disabled. */
-static int pick_key(engine_t *e, size_t pidx)
-{
-        struct wprovider *p = &e->w->providers[pidx];
-        struct pstate *st = &e->pst[pidx];
-
-        for (size_t n = 0; n < p->n_keys; n++) {
-                size_t k = st->rr++ % p->n_keys;
-
-                if (!st->key_disabled[k])
-                        return (int)k;
-        }
-        return -1;
 }
 
 static struct attempt *add_attempt(struct job *j, const struct wprovider *p,
@@ -717,6 +786,7 @@ static void next_provider(struct job *j)
 {
         j->cur++;
         j->tries_here = 0;
+        j->admit_waited_ms = 0;
         free(j->task_id);
         j->task_id = NULL;
 }
@@ -851,21 +921,126 @@ static int send_call(engine_t *e, struct job *j, struct wprovider *p,
         return rc ? -1 : 0;
 }
 
+/* ---- the shared limits (schema 0007) ----------------------------------- */
+
+static int needs_admission(const struct wprovider *p)
+{
+        return p->limit_concurrency > 0 || p->limit_rpm > 0 ||
+               p->limit_tpm > 0 || p->quota_unit;
+}
+
+static double estimate_units(const engine_t *e, const Genq__V1__Job *pb);
+
+/* Free quota units this call takes, in the quota's unit. */
+static double quota_units(const engine_t *e, const struct job *j,
+                          const struct wprovider *p, int64_t tokens)
+{
+        if (!p->quota_unit)
+                return 0;
+        if (!strcmp(p->quota_unit, "requests"))
+                return 1;
+        if (!strcmp(p->quota_unit, "tokens"))
+                return (double)tokens;
+        return estimate_units(e, j->pb);
+}
+
+/* Ask Postgres whether this call may go out under the provider's shared
+ * limits (every worker asks the same rows: see schema/0007_policy.sql).
+ * The job waits in JOB_ADMITTING; on_admitted() carries on. */
+static void start_admission(engine_t *e, struct job *j, int key)
+{
+        struct wprovider *p = cur_provider(e, j);
+        struct pgop *op = pgop_new(PGOP_ADMIT);
+        int64_t lease = (p->ops->flags & PROVIDER_F_ASYNC)
+                                ? p->task_timeout_s + 60
+                                : p->timeout_ms / 1000 + 30;
+
+        snprintf(j->holder, sizeof(j->holder), "%s/%s/%u", e->w->worker_id,
+                 j->id, ++j->n_admits);
+        j->admit_key = key;
+        j->admit_pidx = j->chain[j->cur];
+        j->admit_tokens = context_needed(j->pb);
+        j->admit_units = quota_units(e, j, p, j->admit_tokens);
+        op->opaque = j;
+        op->provider = xstrdup(p->name);
+        op->key_id = xstrdup(p->keys[key].id);
+        op->holder = xstrdup(j->holder);
+        op->cap = (int32_t)p->limit_concurrency;
+        op->rpm = (int32_t)p->limit_rpm;
+        op->tpm = (int32_t)p->limit_tpm;
+        op->tokens = j->admit_tokens;
+        op->quota_unit = p->quota_unit;
+        op->quota_n = j->admit_units;
+        op->lease_s = (int32_t)(lease > 86400 ? 86400 : lease);
+        j->state = JOB_ADMITTING;
+        pgsink_submit(e->ps, op);
+}
+
+/* Give the grant back (slot freed, tokens corrected to \p actual_tokens
+ * when known, -1 if not).  Idempotent. */
+static void release_admission(engine_t *e, struct job *j,
+                              int64_t actual_tokens)
+{
+        struct wprovider *p;
+        struct pgop *op;
+
+        if (!j->admitted)
+                return;
+        j->admitted = 0;
+        p = &e->w->providers[j->admit_pidx];
+        op = pgop_new(PGOP_UNADMIT);
+        op->provider = xstrdup(p->name);
+        op->key_id = xstrdup(p->keys[j->admit_key].id);
+        op->holder = xstrdup(j->holder);
+        op->tokens = actual_tokens;
+        if (p->quota_unit && !strcmp(p->quota_unit, "tokens") &&
+            actual_tokens >= 0) {
+                op->quota_unit = p->quota_unit;
+                op->quota_n = (double)(actual_tokens - j->admit_tokens);
+        }
+        pgsink_submit(e->ps, op);
+}
+
+/* Record why the policy moved past the current provider without calling
+ * it (each switch is explained in the attempts), and move on. */
+static void skip_provider(engine_t *e, struct job *j, int key,
+                          const char *why)
+{
+        struct wprovider *p = cur_provider(e, j);
+        struct attempt *a = add_attempt(j, p, key);
+
+        a->outcome = OUTCOME_FALLBACK_NEXT;
+        a->error = xstrdup(why);
+        snprintf(j->fail_reason, sizeof(j->fail_reason), "%s: %s", p->name,
+                 why);
+        release_admission(e, j, -1);
+        next_provider(j);
+}
+
 /* Call the current provider, moving down the chain past any that cannot
- * be called at all.  May finish the job. */
+ * be called now (operator, circuit, parked, keys, price, limits): each
+ * such switch is an attempt row saying why.  May finish the job. */
 static void start_attempt(engine_t *e, struct job *j)
 {
         char errstr[256];
+        int64_t now_ms = e->now_us / 1000;
 
         while (j->cur < j->n_chain) {
+                size_t pidx = j->chain[j->cur];
                 struct wprovider *p = cur_provider(e, j);
                 struct attempt *a;
-                int key = pick_key(e, j->chain[j->cur]);
+                int key, v;
 
+                if (!j->admitted &&
+                    pstate_skip(e->pol, pidx, now_ms, errstr, sizeof(errstr))) {
+                        skip_provider(e, j, -1, errstr);
+                        continue;
+                }
+                key = j->admitted ? j->admit_key
+                                  : pstate_pick_key(e->pol, pidx, now_ms);
                 if (key < 0) {
-                        snprintf(j->fail_reason, sizeof(j->fail_reason),
-                                 "%s: every key is disabled", p->name);
-                        next_provider(j);
+                        skip_provider(e, j, -1,
+                                      "every key is disabled or parked");
                         continue;
                 }
                 j->price = wconf_price(p, job_model(j->pb));
@@ -874,17 +1049,22 @@ static void start_attempt(engine_t *e, struct job *j)
                                  "no price for model %s (billing.unpriced = "
                                  "refuse)",
                                  job_model(j->pb));
-                        a = add_attempt(j, p, key);
-                        a->outcome = OUTCOME_FALLBACK_NEXT;
-                        a->error = xstrdup(errstr);
-                        snprintf(j->fail_reason, sizeof(j->fail_reason),
-                                 "%s: %s", p->name, errstr);
-                        next_provider(j);
+                        skip_provider(e, j, key, errstr);
                         continue;
                 }
                 if ((p->ops->flags & PROVIDER_F_NEEDS_INPUT) && !j->input) {
                         start_fetch(e, j); /* comes back here when done */
                         return;
+                }
+                if (!j->admitted && needs_admission(p)) {
+                        start_admission(e, j, key); /* comes back here */
+                        return;
+                }
+                v = pstate_call_begin(e->pol, pidx, key, now_ms);
+                if (v == POLICY_DENY) {
+                        skip_provider(e, j, key, "circuit half-open: another "
+                                                 "call is its probe");
+                        continue;
                 }
                 if (send_call(e, j, p, key, errstr, sizeof(errstr)) == 0) {
                         a = add_attempt(j, p, key);
@@ -893,18 +1073,92 @@ static void start_attempt(engine_t *e, struct job *j)
                         j->state = JOB_INFLIGHT;
                         j->step = STEP_CALL;
                         j->key_idx = key;
+                        j->probe = v == POLICY_PROBE;
                         j->call_start_us = e->now_us;
                         return;
                 }
-                a = add_attempt(j, p, key);
-                a->outcome = OUTCOME_FALLBACK_NEXT;
-                a->error = xstrdup(errstr);
-                snprintf(j->fail_reason, sizeof(j->fail_reason), "%s: %s",
-                         p->name, errstr);
-                next_provider(j);
+                /* not a health signal: only gives the probe back */
+                pstate_call_end(e->pol, pidx, key, OUTCOME_FATAL_JOB, 0,
+                                v == POLICY_PROBE, now_ms);
+                skip_provider(e, j, key, errstr);
         }
         fail_job(e, j, "fallback_next", "every provider failed; last: %s",
                  j->fail_reason[0] ? j->fail_reason : "none");
+}
+
+/* The shared limits said no.  A free quota used up parks the provider
+ * (asking Postgres again every few seconds, so a reset, a moved policy
+ * clock or an operator's reset brings it back) and moves on.  A busy
+ * limit (concurrency, rpm, tpm) is waited for when it frees up soon, or
+ * when this is the last provider; otherwise the job moves on. */
+static void on_denied(engine_t *e, struct job *j, const char *reason,
+                      int64_t wait_ms)
+{
+        struct wprovider *p = cur_provider(e, j);
+        int64_t now_ms = e->now_us / 1000, step;
+        char why[256];
+        int last = j->cur + 1 == j->n_chain;
+
+        if (!strcmp(reason, "quota_exhausted")) {
+                snprintf(why, sizeof(why), "free quota used up (%s %s a %s)",
+                         p->quota_limit, p->quota_unit, p->quota_period);
+                pstate_park(e->pol, j->chain[j->cur], now_ms,
+                            now_ms + (wait_ms < 0 || wait_ms > 5000 ? 5000
+                                                                    : wait_ms),
+                            why);
+                snprintf(why + strlen(why), sizeof(why) - strlen(why),
+                         "; resets in %lld s",
+                         (long long)(wait_ms < 0 ? -1 : wait_ms / 1000));
+                skip_provider(e, j, j->admit_key, why);
+                start_attempt(e, j);
+                return;
+        }
+        step = wait_ms < 0 || wait_ms > 1000 ? 1000 : wait_ms;
+        step += step / 10 * rnd32(e) / UINT32_MAX;
+        if ((wait_ms <= e->w->admit_wait_ms || last) &&
+            j->admit_waited_ms + step <= e->w->admit_wait_max_ms &&
+            backoff_fit_deadline(step, e->now_us, j->deadline_us) >= 0) {
+                /* Ask again soon (at most a second away), so a freed slot
+                 * or a moved window is noticed quickly. */
+                j->admit_waited_ms += step;
+                j->step = STEP_CALL;
+                schedule_retry(e, j, step);
+                return;
+        }
+        snprintf(why, sizeof(why), "%.16s limit of %.64s reached for all "
+                                   "workers (frees in %lld ms; waited %lld "
+                                   "ms)",
+                 reason, p->name, (long long)wait_ms,
+                 (long long)j->admit_waited_ms);
+        skip_provider(e, j, j->admit_key, why);
+        start_attempt(e, j);
+}
+
+static void finish_cancelled(engine_t *e, struct job *j);
+
+static void on_admitted(engine_t *e, struct pgop *op)
+{
+        struct job *j = op->opaque;
+
+        j->admitted = op->rc == 0 && op->hit;
+        if (j->cancel) {
+                finish_cancelled(e, j);
+                return;
+        }
+        if (op->rc) {
+                /* Postgres trouble: the limits cannot be checked, so the
+                 * call waits (never sent unchecked). */
+                log_warn("policy", "job %s: admission at %s failed: %s", j->id,
+                         op->provider, op->errstr);
+                j->step = STEP_CALL;
+                schedule_retry(e, j, 1000);
+                return;
+        }
+        if (!j->admitted) {
+                on_denied(e, j, op->errstr, op->wait_ms);
+                return;
+        }
+        start_attempt(e, j);
 }
 
 /* ---- input media (stt uploads) ------------------------------------------ */
@@ -995,18 +1249,36 @@ static int try_retry(engine_t *e, struct job *j, const struct provider_err *pe)
         return 1;
 }
 
+/* A 401/403: the key is taken out of the pool here at once and, through
+ * provider_key_state, on every worker (until an operator re-enables it:
+ * genq provider enable NAME --key ID). */
 static void disable_key(engine_t *e, struct job *j, const char *why)
 {
-        struct attempt *a = &j->att[j->n_att - 1];
+        size_t pidx = j->chain[j->cur];
+        struct wprovider *p = &e->w->providers[pidx];
+        struct pgop *op = pgop_new(PGOP_KEY_OFF);
+
+        pstate_disable_key(e->pol, pidx, j->key_idx, e->now_us / 1000);
+        log_warn("policy", "provider %s: key %s disabled: %s", p->name,
+                 p->keys[j->key_idx].id, why);
+        op->provider = xstrdup(p->name);
+        op->key_id = xstrdup(p->keys[j->key_idx].id);
+        op->error = xstrdup(why);
+        pgsink_submit(e->ps, op);
+}
+
+/* The provider says the key's balance or quota is gone: leave the key
+ * alone for policy.park_s (another key of the pool may still work). */
+static void park_key(engine_t *e, struct job *j, const char *why)
+{
         size_t pidx = j->chain[j->cur];
         struct wprovider *p = &e->w->providers[pidx];
 
-        for (size_t k = 0; k < p->n_keys; k++)
-                if (a->key_id == p->keys[k].id && !e->pst[pidx].key_disabled[k]) {
-                        e->pst[pidx].key_disabled[k] = 1;
-                        log_warn("policy", "provider %s: key %s disabled: %s",
-                                 p->name, p->keys[k].id, why);
-                }
+        pstate_park_key(e->pol, pidx, j->key_idx,
+                        e->now_us / 1000 + e->w->park_s * 1000);
+        log_warn("policy", "provider %s: key %s parked for %lld s: %s",
+                 p->name, p->keys[j->key_idx].id, (long long)e->w->park_s,
+                 why);
 }
 
 static void on_failure(engine_t *e, struct job *j, const struct provider_err *pe)
@@ -1028,7 +1300,15 @@ static void on_failure(engine_t *e, struct job *j, const struct provider_err *pe
                 /* Same provider, another key, if one is left. */
                 disable_key(e, j, pe->errstr);
                 break;
-        default: /* fallback_next, quota_exhausted */
+        case OUTCOME_QUOTA_EXHAUSTED:
+                /* Same provider with another key if one is usable (pools
+                 * may span accounts), else the next provider. */
+                park_key(e, j, pe->errstr);
+                if (pstate_pick_key(e->pol, j->chain[j->cur],
+                                    e->now_us / 1000) < 0)
+                        next_provider(j);
+                break;
+        default: /* fallback_next */
                 next_provider(j);
                 break;
         }
@@ -1144,6 +1424,7 @@ static void task_failed(engine_t *e, struct job *j, const char *state,
 {
         struct attempt *a = &j->att[j->n_att - 1];
 
+        release_admission(e, j, -1);
         a->outcome = pe->outcome;
         free(a->error);
         a->error = xstrdup(pe->errstr);
@@ -1178,6 +1459,7 @@ static void on_poll_done(engine_t *e, struct job *j,
         j->polls++;
         pe.outcome = o;
         if (o == OUTCOME_SUCCESS) {
+                release_admission(e, j, -1);
                 on_provider_success(e, j, &res);
         } else if (o != OUTCOME_PENDING && o != OUTCOME_RETRY_LATER) {
                 task_failed(e, j, "failed", &pe);
@@ -1485,6 +1767,19 @@ static void on_call_done(engine_t *e, struct job *j,
                          "accepted without a task id");
         }
         a->outcome = o;
+        pstate_call_end(e->pol, j->chain[j->cur], j->key_idx, o,
+                        a->latency_ms, j->probe, e->now_us / 1000);
+        j->probe = 0;
+        /* An async provider's concurrency is its running tasks: the slot
+         * is kept until the task ends.  Anything else gives it back now,
+         * with the tokens the call really used. */
+        if (!(o == OUTCOME_SUCCESS && (p->ops->flags & PROVIDER_F_ASYNC) &&
+              p->limit_concurrency > 0))
+                release_admission(e, j,
+                                  res.input_tokens >= 0 &&
+                                                  res.output_tokens >= 0
+                                          ? res.input_tokens + res.output_tokens
+                                          : -1);
         if (o != OUTCOME_SUCCESS && (p->ops->flags & PROVIDER_F_ASYNC) &&
             resp->transport_err && resp->sent &&
             unknown_submit(e, j, resp, &pe)) {
@@ -1518,6 +1813,10 @@ static void on_http_done(void *opaque, const struct provider_resp *resp)
 
         e->now_us = mono_us();
         if (j->cancel) {
+                if (j->step == STEP_CALL)
+                        pstate_call_end(e->pol, j->chain[j->cur], j->key_idx,
+                                        OUTCOME_FATAL_JOB, 0, j->probe,
+                                        e->now_us / 1000);
                 if (j->step == STEP_CANCEL)
                         note_cancel(e, j, resp);
                 else if (j->step == STEP_POLL && cancel_at_provider(e, j))
@@ -1734,6 +2033,7 @@ static void finish_job(engine_t *e, struct job *j, int ok,
 {
         struct pgop *op = pgop_new(PGOP_FINISH);
 
+        release_admission(e, j, -1); /* whatever path ended it */
         op->opaque = j;
         op->job_id = xstrdup(j->id);
         op->state = xstrdup(ok ? "succeeded" : j->cancel ? "cancelled"
@@ -2268,6 +2568,27 @@ static void on_pg_done(engine_t *e, struct pgop *op)
         case PGOP_CALLBACKS:
                 on_callbacks(e, op);
                 break;
+        case PGOP_ADMIT:
+                on_admitted(e, op);
+                break;
+        case PGOP_POLICY:
+                if (op->rc)
+                        log_warn("policy", "reading overrides: %s",
+                                 op->errstr);
+                else
+                        pstate_apply_shared(e->pol, op->ids, op->n_ids,
+                                            op->tokens);
+                break;
+        case PGOP_UNADMIT:
+        case PGOP_KEY_OFF:
+                if (op->rc)
+                        log_warn("policy", "%s at %s: %s",
+                                 op->type == PGOP_KEY_OFF ? "sharing a "
+                                                            "disabled key"
+                                                          : "releasing a "
+                                                            "limit grant",
+                                 op->provider, op->errstr);
+                break;
         case PGOP_HOOK:
                 if (op->rc)
                         log_warn("hooks", "job %s: delivery not recorded: %s",
@@ -2335,6 +2656,13 @@ static void periodic(engine_t *e)
                 e->next_budgets_us = e->now_us + 5000000;
         }
         hooks_tick(e->hooks, e->now_us);
+        if (e->now_us >= e->next_policy_us) {
+                struct pgop *op = pgop_new(PGOP_POLICY);
+
+                op->tokens = e->now_us / 1000; /* when it was asked */
+                pgsink_submit(e->ps, op);
+                e->next_policy_us = e->now_us + w->state_interval_ms * 1000;
+        }
         if ((*w->cb_listen || *w->cb_public_url) && e->n_jobs > 0 &&
             e->now_us >= e->next_callbacks_us) {
                 pgsink_submit(e->ps, pgop_new(PGOP_CALLBACKS));
@@ -2457,7 +2785,9 @@ static int reload_compatible(const struct wconf *a, const struct wconf *b,
                 const struct wprovider *p = &a->providers[i];
                 const struct wprovider *q = &b->providers[i];
 
-                if (strcmp(p->name, q->name) || strcmp(p->adapter, q->adapter)) {
+                if (strcmp(p->name, q->name) ||
+                    strcmp(p->adapter ? p->adapter : "",
+                           q->adapter ? q->adapter : "")) {
                         snprintf(errstr, errstr_size, "provider %s changed "
                                                       "name, order or adapter",
                                  p->name);
@@ -2525,6 +2855,7 @@ static void reload_config(engine_t *e)
         e->bo = (struct backoff_cfg){nw->backoff_base_ms, nw->backoff_cap_ms,
                                      nw->retry_hint_max_ms};
         policy_reloaded(e);
+        pstate_reconfigure(e->pol, nw);
         log_info("worker", "SIGHUP: configuration reloaded (%zu provider(s), "
                            "%zu route(s)); start-up settings (brokers, DSN, "
                            "lease, group, callbacks) keep their values",
@@ -2668,11 +2999,8 @@ engine_t *engine_new(struct wconf *w, conf_t *c, char *errstr,
         e->rnd = (uint32_t)mono_us() | 1u;
         e->bo = (struct backoff_cfg){w->backoff_base_ms, w->backoff_cap_ms,
                                      w->retry_hint_max_ms};
-        e->pst = xcalloc(w->n_providers ? w->n_providers : 1,
-                         sizeof(*e->pst));
-        for (size_t i = 0; i < w->n_providers; i++)
-                e->pst[i].key_disabled =
-                        xcalloc(w->providers[i].n_keys + 1, sizeof(int));
+        e->pol = pstate_new(w);
+        e->rng = (uint64_t)mono_us() ^ (uint64_t)getpid() << 32;
         e->ot = offtrack_new();
         if (migrate(w, errstr, errstr_size))
                 goto err_destroy;
@@ -2741,9 +3069,7 @@ void engine_destroy(engine_t *e)
         for (size_t i = 0; i < e->n_budgeted; i++)
                 free(e->budgeted[i]);
         free(e->budgeted);
-        for (size_t i = 0; e->pst && i < e->w->n_providers; i++)
-                free(e->pst[i].key_disabled);
-        free(e->pst);
+        pstate_destroy(e->pol);
         for (size_t i = 0; i < e->n_old_w; i++)
                 if (e->old_w[i]) {
                         wconf_clear(e->old_w[i]);

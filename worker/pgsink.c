@@ -57,6 +57,11 @@ enum stmt {
         S_BUDGETED,
         S_CALLBACKS,
         S_HOOK,
+        S_ADMIT,
+        S_UNADMIT,
+        S_QUOTA_ADJ,
+        S_POLICY,
+        S_KEY_OFF,
         N_STMTS,
 };
 
@@ -267,6 +272,18 @@ static const char *stmt_sql[N_STMTS] = {
                 "'running')) DELETE FROM task_callbacks c USING jobs j "
                 "WHERE c.job_id = j.job_id AND j.lease_owner = $1 AND "
                 "j.state = 'running' RETURNING c.job_id, c.body, c.provider",
+        /* Shared limits (schema 0007): one round trip per call. */
+        [S_ADMIT] = "SELECT ok, coalesce(reason, ''), coalesce(wait_ms, -1) "
+                    "FROM genq_admit($1, $2, $3, $4::int, $5::int, $6::int, "
+                    "$7::int, $8, $9::numeric, $10::int)",
+        [S_UNADMIT] = "SELECT genq_release($1, $2, $3, $4::int)",
+        [S_QUOTA_ADJ] = "SELECT genq_quota_adjust($1, $2, $3, $4::numeric)",
+        [S_POLICY] = "SELECT kind || '|' || provider || '|' || key_id || '|' "
+                     "|| coalesce(enabled::text, '') || '|' || "
+                     "coalesce(priority::text, '') || '|' || "
+                     "coalesce(reason, '') FROM policy_state "
+                     "WHERE $1::text IS NOT NULL",
+        [S_KEY_OFF] = "SELECT genq_key_disable($1, $2, $3, $4)",
         [S_HOOK] =
                 "INSERT INTO hook_deliveries (job_id, attempt, url, "
                 "http_status, error, delivered) VALUES ($1, $2::int, $3, "
@@ -377,6 +394,7 @@ void pgop_destroy(struct pgop *op)
         free(op->finish_reason);
         free(op->usage_json);
         free(op->price_json);
+        free(op->holder);
         for (size_t i = 0; i < op->n_ids; i++)
                 free(op->ids[i]);
         free(op->ids);
@@ -634,6 +652,46 @@ static int send_finish(pgsink_t *ps, const struct pgop *op)
         return send(ps, S_FINISH, &f);
 }
 
+static void p_num(struct params *p, double x)
+{
+        snprintf(p->num[p->n], sizeof(p->num[0]), "%.6f", x);
+        p_str(p, p->num[p->n]);
+}
+
+/* ADMIT: one statement.  UNADMIT: the release, plus the quota correction
+ * when the call used more or fewer units than it was admitted for. */
+static int send_admit(pgsink_t *ps, const struct pgop *op)
+{
+        struct params a = {0}, q = {0};
+
+        p_str(&a, op->provider);
+        p_str(&a, op->key_id);
+        p_str(&a, op->holder);
+        if (op->type == PGOP_UNADMIT) {
+                p_count(&a, op->tokens);
+                if (send(ps, S_UNADMIT, &a) < 0)
+                        return -1;
+                if (!op->quota_unit || op->quota_n == 0)
+                        return 1;
+                p_str(&q, op->provider);
+                p_str(&q, op->key_id);
+                p_str(&q, op->quota_unit);
+                p_num(&q, op->quota_n);
+                return send(ps, S_QUOTA_ADJ, &q) < 0 ? -1 : 2;
+        }
+        p_int(&a, op->cap);
+        p_int(&a, op->rpm);
+        p_int(&a, op->tpm);
+        p_int(&a, op->tokens);
+        p_str(&a, op->quota_unit);
+        if (op->quota_unit)
+                p_num(&a, op->quota_n);
+        else
+                p_str(&a, NULL);
+        p_int(&a, op->lease_s);
+        return send(ps, S_ADMIT, &a);
+}
+
 static int send_other(pgsink_t *ps, struct pgop *op)
 {
         struct params p = {0};
@@ -651,6 +709,20 @@ static int send_other(pgsink_t *ps, struct pgop *op)
                 return send(ps, S_SWEEP, &p);
         case PGOP_CALLBACKS:
                 return send(ps, S_CALLBACKS, &p);
+        case PGOP_POLICY:
+                return send(ps, S_POLICY, &p);
+        case PGOP_ADMIT:
+        case PGOP_UNADMIT:
+                return send_admit(ps, op);
+        case PGOP_KEY_OFF: {
+                struct params k = {0};
+
+                p_str(&k, op->provider);
+                p_str(&k, op->key_id);
+                p_str(&k, op->error);
+                p_str(&k, ps->worker_id);
+                return send(ps, S_KEY_OFF, &k);
+        }
         case PGOP_HOOK: {
                 struct params h = {0};
 
@@ -788,8 +860,16 @@ static void on_result(struct pgop *op, int last, PGresult *r)
                 return;
         if (op->type == PGOP_RESERVE)
                 take_reserve(op, r);
-        else if (op->type == PGOP_CANCELS || op->type == PGOP_BUDGETED)
+        else if (op->type == PGOP_CANCELS || op->type == PGOP_BUDGETED ||
+                 op->type == PGOP_POLICY)
                 take_ids(op, r);
+        else if (op->type == PGOP_ADMIT) {
+                op->hit = PQntuples(r) && !strcmp(PQgetvalue(r, 0, 0), "t");
+                op->wait_ms = PQntuples(r) ? atoll(PQgetvalue(r, 0, 2)) : 0;
+                if (PQntuples(r) && !op->hit)
+                        snprintf(op->errstr, sizeof(op->errstr), "%s",
+                                 PQgetvalue(r, 0, 1));
+        }
         else if (op->type == PGOP_SWEEP || op->type == PGOP_CALLBACKS)
                 take_sweep_rows(op, r);
         else if (op->type == PGOP_FINISH) {

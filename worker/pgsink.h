@@ -40,6 +40,14 @@ enum pgop_type {
         PGOP_CALLBACKS,  /**< claim provider callbacks of this worker's
                               jobs: rows {job_id, payload = body, task =
                               provider} */
+        PGOP_ADMIT,      /**< genq_admit: may this call go out under the
+                              shared limits?  hit = 1 yes; else errstr =
+                              reason, wait_ms */
+        PGOP_UNADMIT,    /**< genq_release (+ genq_quota_adjust when
+                              quota_n != 0): the call is over */
+        PGOP_POLICY,     /**< read policy_state: ids = rows
+                              "kind|provider|key|enabled|priority|reason" */
+        PGOP_KEY_OFF,    /**< genq_key_disable(provider, key_id, error) */
         PGOP_HOOK,       /**< record a completion hook delivery: job_id,
                               polls = attempt, text = url, hit = HTTP
                               status, error, cancelled = delivered */
@@ -114,6 +122,16 @@ struct pgop {
 
         /* SWEEP */
         int32_t limit;
+        /* ADMIT / UNADMIT (provider, key_id) */
+        char *holder;           /**< one call of one job, unique */
+        int32_t cap, rpm, tpm, lease_s;
+        int64_t tokens;         /**< ADMIT: estimate; UNADMIT: actual or
+                                     -1 */
+        const char *quota_unit; /**< borrowed from the wconf; NULL none */
+        double quota_n;         /**< ADMIT: units taken; UNADMIT: the
+                                     correction (actual - estimate) */
+        int64_t wait_ms;        /**< ADMIT out: when to ask again, -1 =
+                                     never (a quota that does not reset) */
 
         /* results */
         int rc;                 /**< 0 done, -1 failed (errstr) */

@@ -9,6 +9,7 @@
 
 #include "codec.h"
 #include "log.h"
+#include "policy.h"
 #include "xmem.h"
 
 #define W(f) offsetof(struct wconf, f)
@@ -107,6 +108,32 @@ static const struct conf_def worker_defs[] = {
          "4 s ...)"},
         {"hooks.timeout_ms", CONF_INT, W(hook_timeout_ms), 100, 600000,
          "10000", 1, "one hook delivery at most"},
+        {"policy.breaker_threshold", CONF_DOUBLE, W(brk_threshold), 0, 1,
+         "0.10", 1, "a provider's circuit opens when its error rate over "
+                    "the window passes this"},
+        {"policy.breaker_min_samples", CONF_INT, W(brk_min_samples), 1,
+         100000, "20", 1, "calls in the window before the circuit may open "
+                          "(one transient error never opens it)"},
+        {"policy.breaker_window_s", CONF_INT, W(brk_window_s), 1, 86400,
+         "60", 1, "the circuit breaker's sliding window"},
+        {"policy.breaker_cooldown_s", CONF_INT, W(brk_cooldown_s), 1, 86400,
+         "30", 1, "an open circuit lets one probe call through after this"},
+        {"policy.latency_explore", CONF_DOUBLE, W(latency_explore), 0, 1,
+         "0.05", 1, "latency routes: share of jobs that try another "
+                    "provider first, so every latency stays known"},
+        {"policy.admit_wait_ms", CONF_INT, W(admit_wait_ms), 0, 3600000,
+         "2000", 1, "a shared limit (concurrency, rpm, tpm) that frees up "
+                    "within this is waited for; a longer wait moves on to "
+                    "the next provider (the last one is waited for)"},
+        {"policy.admit_wait_max_ms", CONF_INT, W(admit_wait_max_ms), 0,
+         86400000, "120000", 1, "longest a job waits for one provider's "
+                                "shared limits in all"},
+        {"policy.park_s", CONF_INT, W(park_s), 1, 86400, "300", 1,
+         "a key whose provider says its quota or balance is gone is left "
+         "alone this long (free quotas: until their reset)"},
+        {"policy.state_interval_ms", CONF_INT, W(state_interval_ms), 100,
+         600000, "2000", 1, "how often operator overrides and shared key "
+                            "states are read from Postgres"},
         {NULL, CONF_END, 0, 0, 0, NULL, 0, NULL},
 };
 
@@ -174,6 +201,9 @@ static const struct conf_def provider_defs[] = {
          "day or month"},
         {"free_quota.time_zone", CONF_STR, P(quota_tz), 1, 0, "UTC", 0,
          "zone whose midnight resets the quota"},
+        {"key_choice", CONF_STR, P(key_choice), 1, 0, "round_robin", 1,
+         "how a key of the pool is chosen: round_robin or least_used "
+         "(fewest calls in flight, then fewest calls)"},
         {NULL, CONF_END, 0, 0, 0, NULL, 0, NULL},
 };
 
@@ -440,6 +470,10 @@ static int check_quota(conf_t *c, struct wprovider *p, char *e, size_t es)
         char key[300];
         const char *const *u = units;
 
+        snprintf(key, sizeof(key), "providers.%s.key_choice", p->name);
+        if (policy_key_choice_parse(p->key_choice) < 0)
+                return where_err(c, key, e, es,
+                                 "must be round_robin or least_used");
         if (!p->quota_unit && !p->quota_limit && !p->quota_period)
                 return 0;
         snprintf(key, sizeof(key), "providers.%s.free_quota", p->name);

@@ -69,6 +69,7 @@ struct wprovider {
         char *quota_limit;     /**< decimal */
         char *quota_period;    /**< day | month */
         char *quota_tz;        /**< IANA zone of the reset, e.g. UTC */
+        char *key_choice;      /**< round_robin | least_used */
 
         struct wkey *keys;     /**< resolved pool */
         size_t n_keys;
@@ -125,6 +126,11 @@ struct wconf {
         char *hook_secret;     /**< NULL = hooks disabled */
         int64_t hook_max_tries;
         int64_t hook_timeout_ms;
+        double brk_threshold;  /**< policy.* (see wconf.c's table) */
+        int64_t brk_min_samples, brk_window_s, brk_cooldown_s;
+        double latency_explore;
+        int64_t admit_wait_ms, admit_wait_max_ms, park_s;
+        int64_t state_interval_ms;
 
         struct wprovider *providers;
         size_t n_providers;

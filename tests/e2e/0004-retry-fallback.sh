@@ -10,7 +10,7 @@ fake_reset
 make_config
 # groq: three 500s (max_retries 2 -> 3 tries) then the job moves to openai.
 fake POST /_fake/groq/script '{"steps":[{"error":"server_error"},{"error":"server_error"},{"error":"server_error"}]}' >/dev/null
-start_worker a
+start_worker a -X policy.park_s=3
 "$BIN/genq" submit --job-id fb-1 --tenant acme --provider groq --provider openai --prompt "fall back please" >/dev/null
 wait_for "fb-1 finished" 30 sql_is "SELECT state FROM jobs WHERE job_id='fb-1'" succeeded
 assert_eq "fb-1 attempts" "groq:500:retry_later,groq:500:retry_later,groq:500:retry_later,openai:200:success" \
@@ -35,6 +35,15 @@ fake POST /_fake/groq/script '{"steps":[{"error":"insufficient_quota"}]}' >/dev/
 wait_for "q-1 finished" 30 sql_is "SELECT state FROM jobs WHERE job_id='q-1'" succeeded
 assert_eq "q-1 attempts" "groq:429:quota_exhausted,openai:200:success" \
         "$(sql "SELECT string_agg(provider||':'||http_status||':'||outcome, ',' ORDER BY attempt_id) FROM attempts WHERE job_id='q-1'")"
+# The key is parked (policy.park_s = 3 here): the next job does not call
+# groq at all, and its attempts say why.
+n_groq=$(fake GET /_fake/groq/stats | grep -o '"requests":[0-9]*' | cut -d: -f2)
+"$BIN/genq" submit --job-id q-2 --tenant acme --provider groq --provider openai --prompt "still no credit" >/dev/null
+wait_for "q-2 finished" 30 sql_is "SELECT state FROM jobs WHERE job_id='q-2'" succeeded
+assert_eq "q-2 skips the parked key" "groq:-:fallback_next:every key is disabled or parked,openai:200:success:" \
+        "$(sql "SELECT string_agg(provider||':'||coalesce(http_status::text, '-')||':'||outcome||':'||coalesce(error, ''), ',' ORDER BY attempt_id) FROM attempts WHERE job_id='q-2'")"
+assert_eq "groq not called while parked" "$n_groq" "$(fake GET /_fake/groq/stats | grep -o '"requests":[0-9]*' | cut -d: -f2)"
+sleep 3.2 # the park ends
 
 # 400 context_length_exceeded is fallback; a plain 400 is the job's fault.
 fake POST /_fake/groq/script '{"steps":[{"status":400,"body":"{\"error\":{\"message\":\"bad temperature\",\"type\":\"invalid_request_error\",\"param\":\"temperature\",\"code\":null}}"}]}' >/dev/null

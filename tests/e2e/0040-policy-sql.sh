@@ -48,7 +48,7 @@ trap 'rc=$?; cleanup; stop_workers; exit $rc' EXIT
 
 sql "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
 sql "CREATE DATABASE $db" >/dev/null
-export GENQ_POSTGRES_DSN="${admin_dsn/dbname=genq/dbname=$db}"
+export GENQ_POSTGRES_DSN=$(printf '%s' "$admin_dsn" | sed -E "s/dbname=[^ ]+/dbname=$db/")
 [ "$GENQ_POSTGRES_DSN" != "$admin_dsn" ] || fail "cannot make a DSN for $db from '$admin_dsn'"
 "$BIN/genq" migrate >"$E2E_OUT/migrate.log" 2>&1 || fail "migrate: $(cat "$E2E_OUT/migrate.log")"
 assert_eq "migration 0007 applied" 1 "$(sql "SELECT count(*) FROM schema_migrations WHERE version = 7")"

@@ -50,7 +50,10 @@ sql() { psql -X -q -t -A "$GENQ_POSTGRES_DSN" -c "$1"; }
 reset_db() {
         "$BIN/genq" migrate >/dev/null 2>&1 || fail "genq migrate"
         sql "TRUNCATE tenants, jobs, attempts, tasks, results, credit_ledger,
-             provider_quota, task_callbacks, hook_deliveries, job_cancels CASCADE" >/dev/null
+             provider_quota, task_callbacks, hook_deliveries, job_cancels,
+             provider_key_state, provider_overrides, provider_slots,
+             provider_rate_log, provider_limits CASCADE" >/dev/null
+        sql "UPDATE policy_clock SET offset_s = 0" >/dev/null
 }
 
 # Give this test its own topics and consumer group (environment overrides
