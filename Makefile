@@ -43,7 +43,7 @@ COMMON_SRCS   := common/xmem.c common/log.c common/globals.c common/conf.c \
 PRODUCER_SRCS := producer/libgenq.c producer/submit.c producer/admin.c \
                  producer/migrate.c producer/report.c producer/tools.c \
                  producer/tenant.c producer/retention.c \
-                 producer/provider_cmd.c
+                 producer/provider_cmd.c producer/subcmd.c
 GENQ_MAIN     := producer/genq.c
 WORKER_SRCS   := worker/wconf.c worker/offtrack.c worker/httploop.c \
                  worker/provider.c worker/provider_openai.c worker/pgsink.c \

@@ -26,10 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmds.h"
-#include "gconf.h"
-#include "pgutil.h"
 #include "provider_cmd.h"
+#include "subcmd.h"
 
 #define NAME_MAX_LEN 64     /**< provider names and quota units */
 #define KEY_MAX_LEN 512     /**< "file:/path/to/keys#12" can be long */
@@ -42,15 +40,14 @@
 #define OBEY "; workers obey within seconds"
 
 struct provider_args {
-        const char *pos[2];     /**< NAME, then N for priority */
-        int npos;
+        struct subcmd_words w;  /**< NAME, then N for priority: first */
         const char *key;        /**< --key, NULL: the whole provider */
         const char *reason;     /**< --reason */
         const char *unit;       /**< --unit */
         const char *format;     /**< --format */
         int clear;              /**< --clear */
         int reset;              /**< --reset */
-        long priority;          /**< pos[1] parsed */
+        long priority;          /**< w.pos[1] parsed */
 };
 
 enum {
@@ -62,13 +59,11 @@ enum {
         F_RESET = 1 << 5,
 };
 
+_Static_assert(offsetof(struct provider_args, w) == 0,
+               "subcmd_main fills the words at the start");
+
 #define A(f) offsetof(struct provider_args, f)
-static const struct provider_flag {
-        const char *name;
-        int bit;
-        int takes_value;  /**< else a switch: an int set to 1 */
-        size_t offset;
-} provider_flags[] = {
+static const struct subcmd_flag provider_flags[] = {
         {"--key", F_KEY, 1, A(key)},
         {"--reason", F_REASON, 1, A(reason)},
         {"--unit", F_UNIT, 1, A(unit)},
@@ -77,28 +72,19 @@ static const struct provider_flag {
         {"--reset", F_RESET, 0, A(reset)},
 };
 
-#define N_PROVIDER_FLAGS (sizeof(provider_flags) / sizeof(provider_flags[0]))
+static int provider_list(PGconn *conn, const void *args);
+static int provider_disable(PGconn *conn, const void *args);
+static int provider_enable(PGconn *conn, const void *args);
+static int provider_priority(PGconn *conn, const void *args);
+static int provider_quota(PGconn *conn, const void *args);
 
-static int provider_list(PGconn *conn, const struct provider_args *a);
-static int provider_disable(PGconn *conn, const struct provider_args *a);
-static int provider_enable(PGconn *conn, const struct provider_args *a);
-static int provider_priority(PGconn *conn, const struct provider_args *a);
-static int provider_quota(PGconn *conn, const struct provider_args *a);
-
-static const struct provider_cmd {
-        const char *name;
-        int npos_min, npos_max;  /**< positional arguments it takes */
-        int flags;               /**< F_* it accepts */
-        int (*fn)(PGconn *conn, const struct provider_args *a);
-} provider_cmds[] = {
+static const struct subcmd provider_cmds[] = {
         {"list", 0, 0, F_FORMAT, provider_list},
         {"disable", 1, 1, F_KEY | F_REASON, provider_disable},
         {"enable", 1, 1, F_KEY, provider_enable},
         {"priority", 1, 2, F_KEY | F_CLEAR, provider_priority},
         {"quota", 1, 1, F_KEY | F_UNIT | F_RESET, provider_quota},
 };
-
-#define N_PROVIDER_CMDS (sizeof(provider_cmds) / sizeof(provider_cmds[0]))
 
 static const char provider_usage[] =
         "usage: genq provider list [--format table|csv|json]\n"
@@ -139,12 +125,26 @@ static const char provider_usage[] =
         "it (env:GROQ_API_KEY); TEXT: 1..200 printable characters.\n"
         "  -c FILE, -X key=value   configuration (postgres.dsn)\n";
 
+static int check_args(const struct subcmd *cmd, void *args);
+static void warn_unknown(conf_t *c, const void *args);
+
+static const struct subcmd_spec provider_spec = {
+        .prefix = "genq provider",
+        .app_name = "genq-provider",
+        .usage = provider_usage,
+        .cmds = provider_cmds,
+        .ncmds = sizeof(provider_cmds) / sizeof(provider_cmds[0]),
+        .flags = provider_flags,
+        .nflags = sizeof(provider_flags) / sizeof(provider_flags[0]),
+        .missing = "missing NAME for ",
+        .negative_words = 1, /* priority -5 */
+        .check = check_args,
+        .bound = warn_unknown,
+};
+
 static int usage_error(const char *msg, const char *what)
 {
-        if (msg)
-                fprintf(stderr, "genq provider: %s%s\n\n", msg, what);
-        fputs(provider_usage, stderr);
-        return 2;
+        return subcmd_usage_error(&provider_spec, msg, what);
 }
 
 /* ---- validation ------------------------------------------------------ */
@@ -182,101 +182,31 @@ static int priority_parse(const char *s, long *out)
                        : 0;
 }
 
-/* ---- parsing --------------------------------------------------------- */
-
-static const struct provider_cmd *find_cmd(const char *name)
-{
-        for (size_t i = 0; i < N_PROVIDER_CMDS; i++)
-                if (!strcmp(provider_cmds[i].name, name))
-                        return &provider_cmds[i];
-        return NULL;
-}
-
-static const struct provider_flag *find_flag(const char *name)
-{
-        for (size_t i = 0; i < N_PROVIDER_FLAGS; i++)
-                if (!strcmp(provider_flags[i].name, name))
-                        return &provider_flags[i];
-        return NULL;
-}
-
-/* "-5" is a priority, not an option. */
-static int looks_like_option(const char *s)
-{
-        return s[0] == '-' && s[1] && !isdigit((unsigned char)s[1]);
-}
-
-/* argv[i] is the flag \p f: store it (and its value) into \p a.
- * @returns the index of the last argument used, or -1 (usage printed). */
-static int take_flag(int argc, char **argv, int i,
-                     const struct provider_flag *f, int allowed,
-                     struct provider_args *a)
-{
-        char *slot = (char *)a + f->offset;
-
-        if (!(allowed & f->bit)) {
-                usage_error("option does not apply here: ", argv[i]);
-                return -1;
-        }
-        if (!f->takes_value) {
-                *(int *)slot = 1;
-                return i;
-        }
-        if (i + 1 >= argc) {
-                usage_error("missing value for ", argv[i]);
-                return -1;
-        }
-        *(const char **)slot = argv[i + 1];
-        return i + 1;
-}
-
-/* argv[2..] into \p a for \p cmd.  @returns 0 or 2 (usage printed). */
-static int parse_args(int argc, char **argv, const struct provider_cmd *cmd,
-                      struct provider_args *a)
-{
-        for (int i = 2; i < argc; i++) {
-                const struct provider_flag *f = find_flag(argv[i]);
-
-                if (f) {
-                        i = take_flag(argc, argv, i, f, cmd->flags, a);
-                        if (i < 0)
-                                return 2;
-                        continue;
-                }
-                if (looks_like_option(argv[i]))
-                        return usage_error("unknown option ", argv[i]);
-                if (a->npos == cmd->npos_max)
-                        return usage_error("unexpected argument ", argv[i]);
-                a->pos[a->npos++] = argv[i];
-        }
-        if (a->npos < cmd->npos_min)
-                return usage_error("missing NAME for ", cmd->name);
-        return 0;
-}
+/* ---- checks ---------------------------------------------------------- */
 
 /* priority takes N or --clear, exactly one; quota's only action is
  * --reset, required so that a bare `quota NAME` changes nothing. */
-static int check_action(const struct provider_cmd *cmd,
-                        struct provider_args *a)
+static int check_action(const struct subcmd *cmd, struct provider_args *a)
 {
-        if (cmd->fn == provider_priority && (a->npos == 2) == a->clear)
+        if (cmd->fn == provider_priority && (a->w.npos == 2) == a->clear)
                 return usage_error("priority takes N or --clear", "");
-        if (cmd->fn == provider_priority && a->npos == 2 &&
-            priority_parse(a->pos[1], &a->priority))
+        if (cmd->fn == provider_priority && a->w.npos == 2 &&
+            priority_parse(a->w.pos[1], &a->priority))
                 return usage_error("N must be an integer -1000..1000: ",
-                                   a->pos[1]);
+                                   a->w.pos[1]);
         if (cmd->fn == provider_quota && !a->reset)
                 return usage_error("quota needs --reset", "");
         return 0;
 }
 
 /* The values' syntax, before anything connects. */
-static int check_args(const struct provider_cmd *cmd,
-                      struct provider_args *a)
+static int check_args(const struct subcmd *cmd, void *args)
 {
-        if (a->npos > 0 && !name_ok(a->pos[0]))
+        struct provider_args *a = args;
+
+        if (a->w.npos > 0 && !name_ok(a->w.pos[0]))
                 return usage_error("NAME must be 1..64 characters of "
-                                   "[A-Za-z0-9._-]: ", a->pos[0]);
+                                   "[A-Za-z0-9._-]: ", a->w.pos[0]);
         if (a->key && !printable_ok(a->key, KEY_MAX_LEN))
                 return usage_error("KEY_ID must be 1..512 printable "
                                    "characters: ", a->key);
@@ -286,27 +216,19 @@ static int check_args(const struct provider_cmd *cmd,
         if (a->unit && !name_ok(a->unit))
                 return usage_error("UNIT must be 1..64 characters of "
                                    "[A-Za-z0-9._-]: ", a->unit);
-        if (a->format && report_fmt_parse(a->format) < 0)
-                return usage_error("--format must be table, csv or json: ",
-                                   a->format);
+        if (subcmd_check_format(&provider_spec, a->format))
+                return 2;
         return check_action(cmd, a);
 }
 
 /* ---- statements ------------------------------------------------------ */
 
-/* Run \p sql with \p n text parameters; anything but rows or OK prints
- * the error.  @returns the result (caller PQclear) or NULL. */
+/* subcmd_exec() as `genq provider`.  @returns the result (caller
+ * PQclear) or NULL (printed). */
 static PGresult *run(PGconn *conn, const char *sql, int n,
                      const char *const *params)
 {
-        PGresult *r = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-        ExecStatusType st = PQresultStatus(r);
-
-        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
-                return r;
-        fprintf(stderr, "genq provider: %s", PQresultErrorMessage(r));
-        PQclear(r);
-        return NULL;
+        return subcmd_exec(&provider_spec, conn, sql, n, params);
 }
 
 /* A statement on (NAME, key) and maybe one more value; its rows are not
@@ -314,7 +236,7 @@ static PGresult *run(PGconn *conn, const char *sql, int n,
 static int run_simple(PGconn *conn, const char *sql,
                       const struct provider_args *a, const char *third)
 {
-        const char *params[3] = {a->pos[0], a->key ? a->key : "", third};
+        const char *params[3] = {a->w.pos[0], a->key ? a->key : "", third};
         PGresult *r = run(conn, sql, 3, params);
 
         PQclear(r);
@@ -325,7 +247,7 @@ static int run_simple(PGconn *conn, const char *sql,
 static const char *target(const struct provider_args *a, char *buf,
                           size_t size)
 {
-        snprintf(buf, size, "provider %s%s%s", a->pos[0],
+        snprintf(buf, size, "provider %s%s%s", a->w.pos[0],
                  a->key ? " key " : "", a->key ? a->key : "");
         return buf;
 }
@@ -377,19 +299,16 @@ static const char list_sql[] =
         "AND q.key_id = k.key_id "
         "ORDER BY k.provider, k.key_id, q.unit";
 
-static int provider_list(PGconn *conn, const struct provider_args *a)
+static int provider_list(PGconn *conn, const void *args)
 {
-        PGresult *r = run(conn, list_sql, 0, NULL);
+        const struct provider_args *a = args;
 
-        if (!r)
-                return 1;
-        report_print(r, a->format ? report_fmt_parse(a->format) : 0);
-        PQclear(r);
-        return 0;
+        return subcmd_print_rows(&provider_spec, conn, list_sql, a->format);
 }
 
-static int provider_disable(PGconn *conn, const struct provider_args *a)
+static int provider_disable(PGconn *conn, const void *args)
 {
+        const struct provider_args *a = args;
         char who[700];
 
         if (run_simple(conn,
@@ -425,9 +344,10 @@ static const char enable_sql[] =
         "FROM provider_key_state WHERE provider = $1 AND $2 = '' "
         "AND key_id <> '')";
 
-static int provider_enable(PGconn *conn, const struct provider_args *a)
+static int provider_enable(PGconn *conn, const void *args)
 {
-        const char *params[2] = {a->pos[0], a->key ? a->key : ""};
+        const struct provider_args *a = args;
+        const char *params[2] = {a->w.pos[0], a->key ? a->key : ""};
         PGresult *r = run(conn, enable_sql, 2, params);
         char who[700];
         int changed, cleared;
@@ -446,7 +366,7 @@ static int provider_enable(PGconn *conn, const struct provider_args *a)
         if (!PQgetisnull(r, 0, 2))
                 printf("note: keys still disabled by a worker: %s (genq "
                        "provider enable %s --key KEY_ID)\n",
-                       PQgetvalue(r, 0, 2), a->pos[0]);
+                       PQgetvalue(r, 0, 2), a->w.pos[0]);
         PQclear(r);
         return 0;
 }
@@ -464,7 +384,7 @@ static const char priority_clear_sql[] =
 
 static int priority_clear(PGconn *conn, const struct provider_args *a)
 {
-        const char *params[2] = {a->pos[0], a->key ? a->key : ""};
+        const char *params[2] = {a->w.pos[0], a->key ? a->key : ""};
         PGresult *r = run(conn, priority_clear_sql, 2, params);
         char who[700];
 
@@ -480,8 +400,9 @@ static int priority_clear(PGconn *conn, const struct provider_args *a)
         return 0;
 }
 
-static int provider_priority(PGconn *conn, const struct provider_args *a)
+static int provider_priority(PGconn *conn, const void *args)
 {
+        const struct provider_args *a = args;
         char n[24], who[700];
 
         if (a->clear)
@@ -503,9 +424,10 @@ static int provider_priority(PGconn *conn, const struct provider_args *a)
 
 /* used = 0 only: genq_admit compares period_start with the current
  * period itself, so the row stays consistent whatever its period. */
-static int provider_quota(PGconn *conn, const struct provider_args *a)
+static int provider_quota(PGconn *conn, const void *args)
 {
-        const char *params[3] = {a->pos[0], a->key ? a->key : "", a->unit};
+        const struct provider_args *a = args;
+        const char *params[3] = {a->w.pos[0], a->key ? a->key : "", a->unit};
         PGresult *r = run(conn,
                           "UPDATE provider_quota SET used = 0, "
                           "updated_at = now() WHERE provider = $1 "
@@ -537,74 +459,26 @@ static int provider_quota(PGconn *conn, const struct provider_args *a)
 /* A typo would steer nothing, silently: say so when the configuration
  * lists providers and NAME is not one of them.  Only a warning: the
  * database may serve workers with other configurations. */
-static void warn_unknown(conf_t *c, const char *name)
+static void warn_unknown(conf_t *c, const void *args)
 {
+        const struct provider_args *a = args;
         const char *names[CONF_PROVIDERS_MAX];
-        size_t n = conf_children(c, "providers.", names, CONF_PROVIDERS_MAX);
+        size_t n;
 
+        if (a->w.npos == 0)
+                return; /* list: no NAME */
+        n = conf_children(c, "providers.", names, CONF_PROVIDERS_MAX);
         for (size_t i = 0; i < n; i++)
-                if (!strcmp(names[i], name))
+                if (!strcmp(names[i], a->w.pos[0]))
                         return;
         if (n > 0)
                 fprintf(stderr, "genq provider: warning: no provider \"%s\" "
-                                "in the configuration\n", name);
-}
-
-static int run_cmd(conf_t *c, const struct provider_cmd *cmd,
-                   const struct provider_args *a)
-{
-        struct gconf g = {0};
-        char errstr[1024];
-        PGconn *conn;
-        int rc = 1;
-
-        if (gconf_bind(c, &g, errstr, sizeof(errstr))) {
-                fprintf(stderr, "genq provider: %s\n", errstr);
-                goto out_clear_gconf;
-        }
-        if (a->npos > 0)
-                warn_unknown(c, a->pos[0]);
-        conn = pgutil_connect(g.pg_dsn, "genq-provider", errstr,
-                              sizeof(errstr));
-        if (!conn) {
-                fprintf(stderr, "genq provider: %s\n", errstr);
-                goto out_clear_gconf;
-        }
-        rc = cmd->fn(conn, a);
-        PQfinish(conn);
-out_clear_gconf:
-        gconf_clear(&g);
-        return rc;
+                                "in the configuration\n", a->w.pos[0]);
 }
 
 int cmd_provider(int argc, char **argv)
 {
         struct provider_args a = {0};
-        const struct provider_cmd *cmd;
-        char errstr[1024];
-        int rc;
-        conf_t *c = gconf_load_args(&argc, argv, errstr, sizeof(errstr));
 
-        if (!c) {
-                fprintf(stderr, "genq provider: %s\n", errstr);
-                return 2;
-        }
-        if (argc > 1 && (!strcmp(argv[1], "-h") ||
-                         !strcmp(argv[1], "--help"))) {
-                fputs(provider_usage, stdout);
-                conf_destroy(c);
-                return 0;
-        }
-        cmd = argc > 1 ? find_cmd(argv[1]) : NULL;
-        if (!cmd)
-                rc = usage_error(argc > 1 ? "unknown subcommand " : NULL,
-                                 argc > 1 ? argv[1] : "");
-        else
-                rc = parse_args(argc, argv, cmd, &a);
-        if (!rc)
-                rc = check_args(cmd, &a);
-        if (!rc)
-                rc = run_cmd(c, cmd, &a);
-        conf_destroy(c);
-        return rc;
+        return subcmd_main(&provider_spec, argc, argv, &a);
 }

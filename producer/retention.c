@@ -11,8 +11,7 @@
 #include <string.h>
 
 #include "cmds.h"
-#include "gconf.h"
-#include "pgutil.h"
+#include "subcmd.h"
 
 #define KEEP_MAX 1200
 
@@ -24,6 +23,13 @@ static const char retention_usage[] =
         "current month and the N months before it (UTC; N 1..1200).  The\n"
         "entries in them are gone for good: export them first if needed.\n"
         "  --dry-run   list the partitions that would be dropped\n";
+
+/* No sub-subcommands: only the prefix, the connection and the usage. */
+static const struct subcmd_spec retention_spec = {
+        .prefix = "genq retention",
+        .app_name = "genq-retention",
+        .usage = retention_usage,
+};
 
 struct retention_args {
         long keep;     /**< --keep-months, -1 if not given */
@@ -41,13 +47,14 @@ static int parse_keep(const char *s, long *out)
                        : 0;
 }
 
-/* @returns 0, 1 for -h, or 2 on a usage error (printed). */
+/* Options in any order, -h anywhere.
+ * @returns 0, -1 for -h, or 2 on a usage error (printed). */
 static int parse_args(int argc, char **argv, struct retention_args *a)
 {
         a->keep = -1;
         for (int i = 1; i < argc; i++) {
-                if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
-                        return 1;
+                if (subcmd_is_help(argv[i]))
+                        return -1;
                 if (!strcmp(argv[i], "--dry-run")) {
                         a->dry_run = 1;
                         continue;
@@ -60,24 +67,18 @@ static int parse_args(int argc, char **argv, struct retention_args *a)
                         return 2;
                 }
         }
-        if (a->keep < 0) {
-                fputs(retention_usage, stderr);
-                return 2;
-        }
+        if (a->keep < 0)
+                return subcmd_usage_error(&retention_spec, NULL, "");
         return 0;
 }
 
-/* \p sql with one text parameter.  @returns rows or NULL (printed). */
+/* \p sql, a SELECT, with one text parameter.
+ * @returns rows or NULL (printed). */
 static PGresult *run(PGconn *conn, const char *sql, const char *param)
 {
         const char *params[1] = {param};
-        PGresult *r = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
 
-        if (PQresultStatus(r) == PGRES_TUPLES_OK)
-                return r;
-        fprintf(stderr, "genq retention: %s", PQresultErrorMessage(r));
-        PQclear(r);
-        return NULL;
+        return subcmd_exec(&retention_spec, conn, sql, 1, params);
 }
 
 static int list_partitions(PGconn *conn, const char *cutoff)
@@ -133,8 +134,9 @@ static int cutoff_date(PGconn *conn, long keep, char *out, size_t size)
         return 0;
 }
 
-static int run_retention(PGconn *conn, const struct retention_args *a)
+static int run_retention(PGconn *conn, const void *args)
 {
+        const struct retention_args *a = args;
         char cutoff[32];
 
         if (cutoff_date(conn, a->keep, cutoff, sizeof(cutoff)))
@@ -146,38 +148,16 @@ static int run_retention(PGconn *conn, const struct retention_args *a)
 int cmd_retention(int argc, char **argv)
 {
         struct retention_args a = {0};
-        struct gconf g = {0};
-        char errstr[1024];
-        PGconn *conn;
         int rc;
-        conf_t *c = gconf_load_args(&argc, argv, errstr, sizeof(errstr));
+        conf_t *c = subcmd_conf_load(&retention_spec, &argc, argv);
 
-        if (!c) {
-                fprintf(stderr, "genq retention: %s\n", errstr);
+        if (!c)
                 return 2;
-        }
         rc = parse_args(argc, argv, &a);
-        if (rc) {
-                if (rc == 1)
-                        fputs(retention_usage, stdout);
-                conf_destroy(c);
-                return rc == 1 ? 0 : 2;
-        }
-        rc = 1;
-        if (gconf_bind(c, &g, errstr, sizeof(errstr))) {
-                fprintf(stderr, "genq retention: %s\n", errstr);
-                goto out_free_conf;
-        }
-        conn = pgutil_connect(g.pg_dsn, "genq-retention", errstr,
-                              sizeof(errstr));
-        if (!conn) {
-                fprintf(stderr, "genq retention: %s\n", errstr);
-                goto out_free_conf;
-        }
-        rc = run_retention(conn, &a);
-        PQfinish(conn);
-out_free_conf:
-        gconf_clear(&g);
+        if (rc < 0)
+                fputs(retention_usage, stdout);
+        else if (rc == 0)
+                rc = subcmd_run(&retention_spec, c, run_retention, &a);
         conf_destroy(c);
-        return rc;
+        return rc < 0 ? 0 : rc;
 }

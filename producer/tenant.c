@@ -22,16 +22,14 @@
 #include <sys/stat.h>
 
 #include "cmds.h"
-#include "gconf.h"
-#include "pgutil.h"
+#include "subcmd.h"
 
 #define TENANT_MAX 64   /**< as tenant_id in jobs (common/codec.c) */
 #define ROLE_MAX 48
 #define PASSWORD_MAX 1024
 
 struct tenant_args {
-        const char *pos[2];     /**< words after the subcommand */
-        int npos;
+        struct subcmd_words w;  /**< TENANT, ROLE or CREDITS: first */
         const char *name;       /**< --name */
         const char *period;     /**< --period */
         const char *pwfile;     /**< --password-file */
@@ -45,38 +43,29 @@ enum {
         F_FORMAT = 1 << 3,
 };
 
+_Static_assert(offsetof(struct tenant_args, w) == 0,
+               "subcmd_main fills the words at the start");
+
 #define A(f) offsetof(struct tenant_args, f)
-static const struct tenant_flag {
-        const char *name;
-        int bit;
-        size_t offset;
-} tenant_flags[] = {
-        {"--name", F_NAME, A(name)},
-        {"--period", F_PERIOD, A(period)},
-        {"--password-file", F_PWFILE, A(pwfile)},
-        {"--format", F_FORMAT, A(format)},
+static const struct subcmd_flag tenant_flags[] = {
+        {"--name", F_NAME, 1, A(name)},
+        {"--period", F_PERIOD, 1, A(period)},
+        {"--password-file", F_PWFILE, 1, A(pwfile)},
+        {"--format", F_FORMAT, 1, A(format)},
 };
 
-#define N_TENANT_FLAGS (sizeof(tenant_flags) / sizeof(tenant_flags[0]))
+static int tenant_add(PGconn *conn, const void *args);
+static int tenant_budget(PGconn *conn, const void *args);
+static int tenant_reporter(PGconn *conn, const void *args);
+static int tenant_list(PGconn *conn, const void *args);
 
-static int tenant_add(PGconn *conn, const struct tenant_args *a);
-static int tenant_budget(PGconn *conn, const struct tenant_args *a);
-static int tenant_reporter(PGconn *conn, const struct tenant_args *a);
-static int tenant_list(PGconn *conn, const struct tenant_args *a);
-
-static const struct tenant_cmd {
-        const char *name;
-        int npos;      /**< positional arguments it takes */
-        int flags;     /**< F_* it accepts */
-        int (*fn)(PGconn *conn, const struct tenant_args *a);
-} tenant_cmds[] = {
-        {"add", 1, F_NAME, tenant_add},
-        {"budget", 2, F_PERIOD, tenant_budget},
-        {"reporter", 2, F_PWFILE, tenant_reporter},
-        {"list", 0, F_FORMAT, tenant_list},
+/* Each takes exactly its words: npos_min == npos_max. */
+static const struct subcmd tenant_cmds[] = {
+        {"add", 1, 1, F_NAME, tenant_add},
+        {"budget", 2, 2, F_PERIOD, tenant_budget},
+        {"reporter", 2, 2, F_PWFILE, tenant_reporter},
+        {"list", 0, 0, F_FORMAT, tenant_list},
 };
-
-#define N_TENANT_CMDS (sizeof(tenant_cmds) / sizeof(tenant_cmds[0]))
 
 static const char tenant_usage[] =
         "usage: genq tenant add TENANT [--name NAME]\n"
@@ -100,12 +89,23 @@ static const char tenant_usage[] =
         "TENANT: 1..64 of [A-Za-z0-9._-]; ROLE: 1..48 of [a-z0-9_].\n"
         "  -c FILE, -X key=value   configuration (postgres.dsn)\n";
 
+static int check_args(const struct subcmd *cmd, void *args);
+
+static const struct subcmd_spec tenant_spec = {
+        .prefix = "genq tenant",
+        .app_name = "genq-tenant",
+        .usage = tenant_usage,
+        .cmds = tenant_cmds,
+        .ncmds = sizeof(tenant_cmds) / sizeof(tenant_cmds[0]),
+        .flags = tenant_flags,
+        .nflags = sizeof(tenant_flags) / sizeof(tenant_flags[0]),
+        .missing = "missing arguments for ",
+        .check = check_args,
+};
+
 static int usage_error(const char *msg, const char *what)
 {
-        if (msg)
-                fprintf(stderr, "genq tenant: %s%s\n\n", msg, what);
-        fputs(tenant_usage, stderr);
-        return 2;
+        return subcmd_usage_error(&tenant_spec, msg, what);
 }
 
 /* \p s matches the extended regular expression \p re (anchored there). */
@@ -140,95 +140,42 @@ static int credits_ok(const char *s)
         return matches(s, "^[0-9]{1,14}(\\.[0-9]{1,6})?$");
 }
 
-/* ---- parsing --------------------------------------------------------- */
-
-static const struct tenant_cmd *find_cmd(const char *name)
-{
-        for (size_t i = 0; i < N_TENANT_CMDS; i++)
-                if (!strcmp(tenant_cmds[i].name, name))
-                        return &tenant_cmds[i];
-        return NULL;
-}
-
-static const struct tenant_flag *find_flag(const char *name)
-{
-        for (size_t i = 0; i < N_TENANT_FLAGS; i++)
-                if (!strcmp(tenant_flags[i].name, name))
-                        return &tenant_flags[i];
-        return NULL;
-}
-
-/* argv[2..] into \p a for \p cmd.  @returns 0 or 2 (usage printed). */
-static int parse_args(int argc, char **argv, const struct tenant_cmd *cmd,
-                      struct tenant_args *a)
-{
-        for (int i = 2; i < argc; i++) {
-                const struct tenant_flag *f = find_flag(argv[i]);
-
-                if (!f && argv[i][0] == '-' && argv[i][1])
-                        return usage_error("unknown option ", argv[i]);
-                if (!f) {
-                        if (a->npos == cmd->npos)
-                                return usage_error("unexpected argument ",
-                                                   argv[i]);
-                        a->pos[a->npos++] = argv[i];
-                        continue;
-                }
-                if (!(cmd->flags & f->bit))
-                        return usage_error("option does not apply here: ",
-                                           argv[i]);
-                if (i + 1 >= argc)
-                        return usage_error("missing value for ", argv[i]);
-                *(const char **)((char *)a + f->offset) = argv[++i];
-        }
-        if (a->npos < cmd->npos)
-                return usage_error("missing arguments for ", cmd->name);
-        return 0;
-}
+/* ---- checks ---------------------------------------------------------- */
 
 /* The values' syntax, before anything connects. */
-static int check_args(const struct tenant_cmd *cmd,
-                      const struct tenant_args *a)
+static int check_args(const struct subcmd *cmd, void *args)
 {
-        if (a->npos > 0 && !tenant_id_ok(a->pos[0]))
+        const struct tenant_args *a = args;
+
+        if (a->w.npos > 0 && !tenant_id_ok(a->w.pos[0]))
                 return usage_error("TENANT must be 1..64 characters of "
-                                   "[A-Za-z0-9._-]: ", a->pos[0]);
-        if (cmd->fn == tenant_reporter && !role_name_ok(a->pos[1]))
+                                   "[A-Za-z0-9._-]: ", a->w.pos[0]);
+        if (cmd->fn == tenant_reporter && !role_name_ok(a->w.pos[1]))
                 return usage_error("ROLE must be 1..48 characters of "
                                    "[a-z0-9_], not pg_*, public or "
-                                   "genq_reporting: ", a->pos[1]);
-        if (cmd->fn == tenant_budget && strcmp(a->pos[1], "none") &&
-            !credits_ok(a->pos[1]))
+                                   "genq_reporting: ", a->w.pos[1]);
+        if (cmd->fn == tenant_budget && strcmp(a->w.pos[1], "none") &&
+            !credits_ok(a->w.pos[1]))
                 return usage_error("CREDITS must be a decimal >= 0 with up "
-                                   "to 6 places, or none: ", a->pos[1]);
-        if (cmd->fn == tenant_budget && !strcmp(a->pos[1], "none") &&
+                                   "to 6 places, or none: ", a->w.pos[1]);
+        if (cmd->fn == tenant_budget && !strcmp(a->w.pos[1], "none") &&
             a->period)
                 return usage_error("--period with budget none", "");
         if (a->period && strcmp(a->period, "day") &&
             strcmp(a->period, "month"))
                 return usage_error("--period must be day or month: ",
                                    a->period);
-        if (a->format && report_fmt_parse(a->format) < 0)
-                return usage_error("--format must be table, csv or json: ",
-                                   a->format);
-        return 0;
+        return subcmd_check_format(&tenant_spec, a->format);
 }
 
 /* ---- statements ------------------------------------------------------ */
 
-/* Run \p sql with \p n text parameters; anything but rows or OK prints
- * the error.  @returns the result (caller PQclear) or NULL. */
+/* subcmd_exec() as `genq tenant`.  @returns the result (caller PQclear)
+ * or NULL (printed). */
 static PGresult *run(PGconn *conn, const char *sql, int n,
                      const char *const *params)
 {
-        PGresult *r = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-        ExecStatusType st = PQresultStatus(r);
-
-        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
-                return r;
-        fprintf(stderr, "genq tenant: %s", PQresultErrorMessage(r));
-        PQclear(r);
-        return NULL;
+        return subcmd_exec(&tenant_spec, conn, sql, n, params);
 }
 
 /* A statement without parameters whose result is not wanted.
@@ -241,9 +188,10 @@ static int run_ok(PGconn *conn, const char *sql)
         return r != NULL;
 }
 
-static int tenant_add(PGconn *conn, const struct tenant_args *a)
+static int tenant_add(PGconn *conn, const void *args)
 {
-        const char *params[2] = {a->pos[0], a->name};
+        const struct tenant_args *a = args;
+        const char *params[2] = {a->w.pos[0], a->name};
         PGresult *r = run(conn,
                           "INSERT INTO tenants (tenant_id, display_name) "
                           "VALUES ($1, $2) ON CONFLICT (tenant_id) DO UPDATE "
@@ -254,7 +202,7 @@ static int tenant_add(PGconn *conn, const struct tenant_args *a)
 
         if (!r)
                 return 1;
-        printf("tenant %s %s\n", a->pos[0],
+        printf("tenant %s %s\n", a->w.pos[0],
                !strcmp(PQgetvalue(r, 0, 0), "t") ? "added"
                : a->name                         ? "exists; name set"
                                                  : "exists");
@@ -262,10 +210,12 @@ static int tenant_add(PGconn *conn, const struct tenant_args *a)
         return 0;
 }
 
-static int tenant_budget(PGconn *conn, const struct tenant_args *a)
+static int tenant_budget(PGconn *conn, const void *args)
 {
-        const char *credits = strcmp(a->pos[1], "none") ? a->pos[1] : NULL;
-        const char *params[3] = {a->pos[0], credits, a->period};
+        const struct tenant_args *a = args;
+        const char *credits =
+                strcmp(a->w.pos[1], "none") ? a->w.pos[1] : NULL;
+        const char *params[3] = {a->w.pos[0], credits, a->period};
         PGresult *r = run(conn,
                           "UPDATE tenants SET credit_budget = $2::numeric, "
                           "budget_period = CASE WHEN $2 IS NOT NULL THEN "
@@ -279,22 +229,24 @@ static int tenant_budget(PGconn *conn, const struct tenant_args *a)
                 return 1;
         if (PQntuples(r) == 0) {
                 fprintf(stderr, "genq tenant: no tenant \"%s\" (genq tenant "
-                                "add %s)\n", a->pos[0], a->pos[0]);
+                                "add %s)\n", a->w.pos[0], a->w.pos[0]);
                 rc = 1;
         } else if (PQgetisnull(r, 0, 0)) {
-                printf("tenant %s: no budget\n", a->pos[0]);
+                printf("tenant %s: no budget\n", a->w.pos[0]);
         } else {
-                printf("tenant %s: budget %s credits per %s\n", a->pos[0],
+                printf("tenant %s: budget %s credits per %s\n", a->w.pos[0],
                        PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
         }
         PQclear(r);
         return rc;
 }
 
-static int tenant_list(PGconn *conn, const struct tenant_args *a)
+static int tenant_list(PGconn *conn, const void *args)
 {
-        PGresult *r = run(
-                conn,
+        const struct tenant_args *a = args;
+
+        return subcmd_print_rows(
+                &tenant_spec, conn,
                 "SELECT t.tenant_id, t.display_name AS name, "
                 "t.credit_budget AS budget, t.budget_period AS period, "
                 "(p.ps AT TIME ZONE 'UTC')::date AS period_start, "
@@ -311,13 +263,7 @@ static int tenant_list(PGconn *conn, const struct tenant_args *a)
                 "LEFT JOIN tenant_spend s ON s.tenant_id = t.tenant_id "
                 "AND s.period_start = p.ps "
                 "ORDER BY t.tenant_id",
-                0, NULL);
-
-        if (!r)
-                return 1;
-        report_print(r, a->format ? report_fmt_parse(a->format) : 0);
-        PQclear(r);
-        return 0;
+                a->format);
 }
 
 /* ---- reporter -------------------------------------------------------- */
@@ -473,7 +419,7 @@ static int tenant_exists(PGconn *conn, const char *tenant)
 static int reporter_tx(PGconn *conn, const struct tenant_args *a,
                        const char *ident, const char *password)
 {
-        const char *tenant = a->pos[0], *role = a->pos[1];
+        const char *tenant = a->w.pos[0], *role = a->w.pos[1];
         int exists;
 
         if (!tenant_exists(conn, tenant))
@@ -490,10 +436,11 @@ static int reporter_tx(PGconn *conn, const struct tenant_args *a,
         return map_reporter(conn, role, tenant);
 }
 
-static int tenant_reporter(PGconn *conn, const struct tenant_args *a)
+static int tenant_reporter(PGconn *conn, const void *args)
 {
+        const struct tenant_args *a = args;
         char password[PASSWORD_MAX + 2], errstr[512];
-        const char *role = a->pos[1];
+        const char *role = a->w.pos[1];
         char *ident;
         int rc = 1;
 
@@ -523,58 +470,9 @@ out_clear_password:
 
 /* ---- command --------------------------------------------------------- */
 
-static int run_cmd(conf_t *c, const struct tenant_cmd *cmd,
-                   const struct tenant_args *a)
-{
-        struct gconf g = {0};
-        char errstr[1024];
-        PGconn *conn;
-        int rc = 1;
-
-        if (gconf_bind(c, &g, errstr, sizeof(errstr))) {
-                fprintf(stderr, "genq tenant: %s\n", errstr);
-                goto out_clear_gconf;
-        }
-        conn = pgutil_connect(g.pg_dsn, "genq-tenant", errstr, sizeof(errstr));
-        if (!conn) {
-                fprintf(stderr, "genq tenant: %s\n", errstr);
-                goto out_clear_gconf;
-        }
-        rc = cmd->fn(conn, a);
-        PQfinish(conn);
-out_clear_gconf:
-        gconf_clear(&g);
-        return rc;
-}
-
 int cmd_tenant(int argc, char **argv)
 {
         struct tenant_args a = {0};
-        const struct tenant_cmd *cmd;
-        char errstr[1024];
-        int rc;
-        conf_t *c = gconf_load_args(&argc, argv, errstr, sizeof(errstr));
 
-        if (!c) {
-                fprintf(stderr, "genq tenant: %s\n", errstr);
-                return 2;
-        }
-        if (argc > 1 && (!strcmp(argv[1], "-h") ||
-                         !strcmp(argv[1], "--help"))) {
-                fputs(tenant_usage, stdout);
-                conf_destroy(c);
-                return 0;
-        }
-        cmd = argc > 1 ? find_cmd(argv[1]) : NULL;
-        if (!cmd)
-                rc = usage_error(argc > 1 ? "unknown subcommand " : NULL,
-                                 argc > 1 ? argv[1] : "");
-        else
-                rc = parse_args(argc, argv, cmd, &a);
-        if (!rc)
-                rc = check_args(cmd, &a);
-        if (!rc)
-                rc = run_cmd(c, cmd, &a);
-        conf_destroy(c);
-        return rc;
+        return subcmd_main(&tenant_spec, argc, argv, &a);
 }
