@@ -56,7 +56,8 @@ WORKER_SRCS   := worker/wconf.c worker/offtrack.c worker/httploop.c \
                  worker/provider_openai_audio.c worker/provider_assemblyai.c \
                  worker/provider_gladia.c worker/provider_elevenlabs.c \
                  worker/adapt.c worker/policy.c \
-                 worker/cbrecv.c worker/hooks.c worker/pstate.c
+                 worker/cbrecv.c worker/hooks.c worker/pstate.c \
+                 worker/rcache.c
 WORKER_MAIN   := worker/main.c
 FAKEPROV_SRCS  = $(wildcard tests/fakeprov/*.c)
 UNIT_TESTS     = $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))

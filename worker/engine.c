@@ -65,6 +65,7 @@
 #include "pgutil.h"
 #include "policy.h"
 #include "pstate.h"
+#include "rcache.h"
 #include "schema.h"
 #include "xmem.h"
 
@@ -80,6 +81,7 @@ enum job_state {
         JOB_RETRY_WAIT,
         JOB_RESERVING,
         JOB_ADMITTING,
+        JOB_LOOKUP,     /* CACHE_GET op in pgsink: the response cache */
         JOB_RECORDING,
         JOB_FINISHING,
         JOB_DLQ,
@@ -159,6 +161,10 @@ struct job {
         double admit_units;     /**< free quota units taken */
         int64_t admit_waited_ms;/**< waited for this provider's limits */
         int probe;              /**< this call is the circuit's probe */
+        const struct wroute *route; /**< NULL: pinned providers */
+        int free_wait;          /**< waiting for the current provider's
+                                     free quota to reset */
+        char cache_key[RCACHE_KEY_LEN + 1]; /**< "" = not cacheable */
         int cancel_sent;        /**< the provider's cancel call went out */
         int cancel_ok;          /**< ... and the provider accepted it */
         char cancel_note[200];  /**< what the provider said to it */
@@ -740,6 +746,7 @@ static int build_chain(engine_t *e, struct job *j)
                                          r->min_context) == 1)
                                 j->weights[j->n_chain - 1] =
                                         r->weights ? r->weights[i] : 1;
+                j->route = r;
                 order_chain(e, j, policy_strategy_parse(r->strategy) < 0
                                           ? POLICY_PRIORITY
                                           : policy_strategy_parse(r->strategy));
@@ -1032,7 +1039,8 @@ static void start_attempt(engine_t *e, struct job *j)
                 int key, v;
 
                 if (!j->admitted &&
-                    pstate_skip(e->pol, pidx, now_ms, errstr, sizeof(errstr))) {
+                    pstate_skip(e->pol, pidx, now_ms, j->free_wait, errstr,
+                                sizeof(errstr))) {
                         skip_provider(e, j, -1, errstr);
                         continue;
                 }
@@ -1086,6 +1094,31 @@ static void start_attempt(engine_t *e, struct job *j)
                  j->fail_reason[0] ? j->fail_reason : "none");
 }
 
+/* A route with wait_for_free lets background jobs (priority < 0) wait
+ * for a free tier's reset rather than pay the next provider, if the
+ * reset comes before their deadline.  @returns 1 if the job waits. */
+static int wait_for_free(engine_t *e, struct job *j, int64_t wait_ms)
+{
+        int64_t step = wait_ms > 5000 ? 5000 : wait_ms + 50;
+
+        if (!j->route || !j->route->wait_for_free || j->pb->priority >= 0 ||
+            wait_ms < 0 ||
+            (j->deadline_us && e->now_us + wait_ms * 1000 >= j->deadline_us))
+                return 0;
+        if (!j->free_wait)
+                log_info("policy", "job %s: waiting %lld s for %s's free "
+                                   "quota to reset (route %s, priority %d)",
+                         j->id, (long long)(wait_ms / 1000),
+                         cur_provider(e, j)->name, j->route->name,
+                         j->pb->priority);
+        j->free_wait = 1;
+        /* Ask Postgres again every few seconds: an operator's reset or a
+         * moved policy clock counts too. */
+        j->step = STEP_CALL;
+        schedule_retry(e, j, step);
+        return 1;
+}
+
 /* The shared limits said no.  A free quota used up parks the provider
  * (asking Postgres again every few seconds, so a reset, a moved policy
  * clock or an operator's reset brings it back) and moves on.  A busy
@@ -1099,6 +1132,9 @@ static void on_denied(engine_t *e, struct job *j, const char *reason,
         char why[256];
         int last = j->cur + 1 == j->n_chain;
 
+        if (!strcmp(reason, "quota_exhausted") && wait_for_free(e, j, wait_ms))
+                return;
+        j->free_wait = 0;
         if (!strcmp(reason, "quota_exhausted")) {
                 snprintf(why, sizeof(why), "free quota used up (%s %s a %s)",
                          p->quota_limit, p->quota_unit, p->quota_period);
@@ -1141,6 +1177,8 @@ static void on_admitted(engine_t *e, struct pgop *op)
         struct job *j = op->opaque;
 
         j->admitted = op->rc == 0 && op->hit;
+        if (j->admitted)
+                j->free_wait = 0;
         if (j->cancel) {
                 finish_cancelled(e, j);
                 return;
@@ -2028,6 +2066,9 @@ static void fill_success(engine_t *e, struct job *j, struct pgop *op,
         fill_usage(j, op, p, res);
 }
 
+static void cache_put(engine_t *e, const struct job *j,
+                      const struct pgop *fin);
+
 static void finish_job(engine_t *e, struct job *j, int ok,
                        const struct provider_result *res)
 {
@@ -2042,6 +2083,7 @@ static void finish_job(engine_t *e, struct job *j, int ok,
         op->attempts_json = attempts_json(j);
         if (ok) {
                 fill_success(e, j, op, cur_provider(e, j), res);
+                cache_put(e, j, op);
         } else {
                 op->error_class = xstrdup(j->fail_class);
                 op->error = xstrdup(j->fail_reason);
@@ -2261,7 +2303,84 @@ static void after_reserve(engine_t *e, struct job *j)
         }
         if (j->resume && resume_task(e, j) == 0)
                 return;
+        if (e->w->cache_enabled && rcache_key(j->pb, j->cache_key) == 0) {
+                struct pgop *op = pgop_new(PGOP_CACHE_GET);
+
+                op->opaque = j;
+                op->holder = xstrdup(j->cache_key);
+                j->state = JOB_LOOKUP;
+                pgsink_submit(e->ps, op);
+                return;
+        }
         start_attempt(e, j);
+}
+
+/* A deterministic request answered before: finish with that answer, no
+ * provider call, unbilled (the note says why). */
+static void finish_cached(engine_t *e, struct job *j, struct pgop *hit)
+{
+        struct pgop *op = pgop_new(PGOP_FINISH);
+
+        op->opaque = j;
+        op->job_id = xstrdup(j->id);
+        op->state = xstrdup("succeeded");
+        op->attempts_json = xstrdup("[]");
+        op->provider = hit->provider;
+        op->model = hit->model;
+        op->text = hit->text;
+        op->finish_reason = hit->finish_reason;
+        op->usage_json = hit->usage_json;
+        hit->provider = hit->model = hit->text = NULL;
+        hit->finish_reason = hit->usage_json = NULL;
+        op->in_tokens = hit->in_tokens;
+        op->out_tokens = hit->out_tokens;
+        op->units = -1;
+        op->data_bytes = -1;
+        op->billing_note = xstrdup("served from the response cache (no "
+                                   "provider call): not billed");
+        j->cache_key[0] = '\0'; /* nothing to store back */
+        j->state = JOB_FINISHING;
+        log_dbg(LOG_DBG_JOB, "job", "job %s: answered from the cache", j->id);
+        pgsink_submit(e->ps, op);
+}
+
+static void on_cache_get(engine_t *e, struct pgop *op)
+{
+        struct job *j = op->opaque;
+
+        if (j->cancel) {
+                finish_cancelled(e, j);
+                return;
+        }
+        if (op->rc)
+                log_warn("job", "job %s: response cache lookup: %s", j->id,
+                         op->errstr);
+        if (op->rc == 0 && op->hit) {
+                finish_cached(e, j, op);
+                return;
+        }
+        start_attempt(e, j);
+}
+
+/* A cacheable job succeeded: keep its answer for the next identical one. */
+static void cache_put(engine_t *e, const struct job *j,
+                      const struct pgop *fin)
+{
+        struct pgop *op;
+
+        if (!j->cache_key[0] || !fin->provider)
+                return;
+        op = pgop_new(PGOP_CACHE_PUT);
+        op->holder = xstrdup(j->cache_key);
+        op->provider = xstrdup(fin->provider);
+        op->model = xstrdup(fin->model);
+        op->text = xstrdup(fin->text);
+        op->finish_reason = xstrdup(fin->finish_reason);
+        op->usage_json = xstrdup(fin->usage_json);
+        op->in_tokens = fin->in_tokens;
+        op->out_tokens = fin->out_tokens;
+        op->lease_s = (int32_t)e->w->cache_ttl_s;
+        pgsink_submit(e->ps, op);
 }
 
 /* ---- cancellation ------------------------------------------------------- */
@@ -2570,6 +2689,14 @@ static void on_pg_done(engine_t *e, struct pgop *op)
                 break;
         case PGOP_ADMIT:
                 on_admitted(e, op);
+                break;
+        case PGOP_CACHE_GET:
+                on_cache_get(e, op);
+                break;
+        case PGOP_CACHE_PUT:
+                if (op->rc)
+                        log_warn("job", "storing a cached answer: %s",
+                                 op->errstr);
                 break;
         case PGOP_POLICY:
                 if (op->rc)

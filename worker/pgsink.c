@@ -62,6 +62,8 @@ enum stmt {
         S_QUOTA_ADJ,
         S_POLICY,
         S_KEY_OFF,
+        S_CACHE_GET,
+        S_CACHE_PUT,
         N_STMTS,
 };
 
@@ -284,6 +286,26 @@ static const char *stmt_sql[N_STMTS] = {
                      "coalesce(reason, '') FROM policy_state "
                      "WHERE $1::text IS NOT NULL",
         [S_KEY_OFF] = "SELECT genq_key_disable($1, $2, $3, $4)",
+        [S_CACHE_GET] = "UPDATE response_cache SET hits = hits + 1 "
+                        "WHERE cache_key = $1 AND expires_at > now() "
+                        "RETURNING provider, coalesce(model, ''), text, "
+                        "coalesce(finish_reason, ''), usage::text, "
+                        "coalesce(in_tokens, -1), coalesce(out_tokens, -1)",
+        /* An expired entry is replaced; a live one is kept (the first
+         * answer stays the answer until it expires). */
+        [S_CACHE_PUT] = "INSERT INTO response_cache AS c (cache_key, "
+                        "provider, model, text, finish_reason, usage, "
+                        "in_tokens, out_tokens, expires_at) VALUES ($1, $2, "
+                        "$3, $4, $5, $6::jsonb, $7::bigint, $8::bigint, "
+                        "now() + make_interval(secs => $9::int)) "
+                        "ON CONFLICT (cache_key) DO UPDATE SET "
+                        "provider = EXCLUDED.provider, model = EXCLUDED.model, "
+                        "text = EXCLUDED.text, finish_reason = "
+                        "EXCLUDED.finish_reason, usage = EXCLUDED.usage, "
+                        "in_tokens = EXCLUDED.in_tokens, out_tokens = "
+                        "EXCLUDED.out_tokens, hits = 0, created_at = now(), "
+                        "expires_at = EXCLUDED.expires_at "
+                        "WHERE c.expires_at <= now()",
         [S_HOOK] =
                 "INSERT INTO hook_deliveries (job_id, attempt, url, "
                 "http_status, error, delivered) VALUES ($1, $2::int, $3, "
@@ -714,6 +736,26 @@ static int send_other(pgsink_t *ps, struct pgop *op)
         case PGOP_ADMIT:
         case PGOP_UNADMIT:
                 return send_admit(ps, op);
+        case PGOP_CACHE_GET: {
+                struct params g = {0};
+
+                p_str(&g, op->holder);
+                return send(ps, S_CACHE_GET, &g);
+        }
+        case PGOP_CACHE_PUT: {
+                struct params c = {0};
+
+                p_str(&c, op->holder);
+                p_str(&c, op->provider);
+                p_str(&c, op->model);
+                p_str(&c, op->text);
+                p_str(&c, op->finish_reason);
+                p_str(&c, op->usage_json);
+                p_count(&c, op->in_tokens);
+                p_count(&c, op->out_tokens);
+                p_int(&c, op->lease_s);
+                return send(ps, S_CACHE_PUT, &c);
+        }
         case PGOP_KEY_OFF: {
                 struct params k = {0};
 
@@ -813,6 +855,24 @@ static void take_sweep_rows(struct pgop *op, PGresult *r)
         op->n_rows = (size_t)n;
 }
 
+/* A cache hit's answer, into the op's FINISH-shaped fields. */
+static void take_cached(struct pgop *op, PGresult *r)
+{
+        op->hit = PQntuples(r) > 0;
+        if (!op->hit)
+                return;
+        op->provider = xstrdup(PQgetvalue(r, 0, 0));
+        op->model = *PQgetvalue(r, 0, 1) ? xstrdup(PQgetvalue(r, 0, 1)) : NULL;
+        op->text = PQgetisnull(r, 0, 2) ? NULL : xstrdup(PQgetvalue(r, 0, 2));
+        op->finish_reason = *PQgetvalue(r, 0, 3)
+                                    ? xstrdup(PQgetvalue(r, 0, 3))
+                                    : NULL;
+        op->usage_json = PQgetisnull(r, 0, 4) ? NULL
+                                               : xstrdup(PQgetvalue(r, 0, 4));
+        op->in_tokens = atoll(PQgetvalue(r, 0, 5));
+        op->out_tokens = atoll(PQgetvalue(r, 0, 6));
+}
+
 static void take_ids(struct pgop *op, PGresult *r)
 {
         op->n_ids = (size_t)PQntuples(r);
@@ -863,6 +923,8 @@ static void on_result(struct pgop *op, int last, PGresult *r)
         else if (op->type == PGOP_CANCELS || op->type == PGOP_BUDGETED ||
                  op->type == PGOP_POLICY)
                 take_ids(op, r);
+        else if (op->type == PGOP_CACHE_GET)
+                take_cached(op, r);
         else if (op->type == PGOP_ADMIT) {
                 op->hit = PQntuples(r) && !strcmp(PQgetvalue(r, 0, 0), "t");
                 op->wait_ms = PQntuples(r) ? atoll(PQgetvalue(r, 0, 2)) : 0;

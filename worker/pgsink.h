@@ -48,6 +48,10 @@ enum pgop_type {
         PGOP_POLICY,     /**< read policy_state: ids = rows
                               "kind|provider|key|enabled|priority|reason" */
         PGOP_KEY_OFF,    /**< genq_key_disable(provider, key_id, error) */
+        PGOP_CACHE_GET,  /**< response cache lookup by holder (the key):
+                              hit = 1 with provider, model, text,
+                              finish_reason, usage_json, in/out_tokens */
+        PGOP_CACHE_PUT,  /**< store an answer under holder for lease_s */
         PGOP_HOOK,       /**< record a completion hook delivery: job_id,
                               polls = attempt, text = url, hit = HTTP
                               status, error, cancelled = delivered */

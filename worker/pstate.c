@@ -190,8 +190,8 @@ void pstate_apply_shared(pstate_t *ps, char *const *rows, size_t n,
                                 ps->p[i].keys[k].local_off = 0;
 }
 
-int pstate_skip(pstate_t *ps, size_t i, int64_t now_ms, char *why,
-                size_t why_size)
+int pstate_skip(pstate_t *ps, size_t i, int64_t now_ms, int ignore_park,
+                char *why, size_t why_size)
 {
         struct prov *p = &ps->p[i];
         int64_t calls, errors;
@@ -210,7 +210,7 @@ int pstate_skip(pstate_t *ps, size_t i, int64_t now_ms, char *why,
                          (long long)errors, (long long)calls);
                 return 1;
         }
-        if (p->parked_until > now_ms) {
+        if (p->parked_until > now_ms && !ignore_park) {
                 snprintf(why, why_size, "%s; parked for %lld s more",
                          p->park_why,
                          (long long)((p->parked_until - now_ms + 999) / 1000));

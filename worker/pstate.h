@@ -47,10 +47,11 @@ void pstate_apply_shared(pstate_t *ps, char *const *rows, size_t n,
 
 /**
  * @brief Must provider \p p be skipped now?  @returns 1 with the reason
- *        in \p why (operator disabled it, circuit open, parked), else 0.
+ *        in \p why (operator disabled it, circuit open, parked unless
+ *        \p ignore_park: a job waiting for the park's end), else 0.
  */
-int pstate_skip(pstate_t *ps, size_t p, int64_t now_ms, char *why,
-                size_t why_size);
+int pstate_skip(pstate_t *ps, size_t p, int64_t now_ms, int ignore_park,
+                char *why, size_t why_size);
 
 /** @brief A usable key of \p p by its key_choice, or -1 (all disabled or
  *         parked). */

@@ -131,6 +131,12 @@ static const struct conf_def worker_defs[] = {
         {"policy.park_s", CONF_INT, W(park_s), 1, 86400, "300", 1,
          "a key whose provider says its quota or balance is gone is left "
          "alone this long (free quotas: until their reset)"},
+        {"cache.enabled", CONF_BOOL, W(cache_enabled), 1, 0, "false", 1,
+         "answer deterministic requests (chat with temperature 0) that were "
+         "answered before from the response cache: no provider call, not "
+         "billed; per tenant"},
+        {"cache.ttl_s", CONF_INT, W(cache_ttl_s), 1, 31536000, "86400", 1,
+         "how long a cached answer is served"},
         {"policy.state_interval_ms", CONF_INT, W(state_interval_ms), 100,
          600000, "2000", 1, "how often operator overrides and shared key "
                             "states are read from Postgres"},
@@ -653,7 +659,15 @@ static int route_strategy(conf_t *c, struct wroute *r, const char *base,
                 return -1;
         snprintf(key, sizeof(key), "%s.min_context", base);
         v = conf_get(c, key);
+        if (v && (!isdigit((unsigned char)*v) || atoll(v) < 0 ||
+                  strspn(v, "0123456789") != strlen(v)))
+                return where_err(c, key, e, es, "a number of tokens");
         r->min_context = v ? atoll(v) : 0;
+        snprintf(key, sizeof(key), "%s.wait_for_free", base);
+        v = conf_get(c, key);
+        if (v && strcmp(v, "true") && strcmp(v, "false"))
+                return where_err(c, key, e, es, "true or false");
+        r->wait_for_free = v && !strcmp(v, "true");
         return 0;
 }
 

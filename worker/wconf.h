@@ -85,6 +85,10 @@ struct wroute {
         char *strategy;        /**< priority | weighted | latency */
         int64_t *weights;      /**< weighted: one per provider */
         int64_t min_context;   /**< only providers whose context fits */
+        int wait_for_free;     /**< low-priority jobs (priority < 0) wait
+                                    for a used-up free quota's reset (up
+                                    to their deadline) instead of moving
+                                    on to a paid provider */
 };
 
 struct wconf {
@@ -131,6 +135,8 @@ struct wconf {
         double latency_explore;
         int64_t admit_wait_ms, admit_wait_max_ms, park_s;
         int64_t state_interval_ms;
+        int cache_enabled;     /**< cache.enabled */
+        int64_t cache_ttl_s;
 
         struct wprovider *providers;
         size_t n_providers;

@@ -29,7 +29,7 @@ WORKER=
 sed "s/127.0.0.1:18080/127.0.0.1:$PORT/" "$ROOT/config/fake.yaml" >"$OUT/fake.yaml"
 export GENQ_CONFIG="$ROOT/config/genq.yaml:$OUT/fake.yaml"
 "$BIN/genq" topics create >/dev/null
-psql -X -qtA "$GENQ_POSTGRES_DSN" -c "TRUNCATE tenants, jobs, attempts, tasks, results, credit_ledger CASCADE" 2>/dev/null >/dev/null
+psql -X -qtA "$GENQ_POSTGRES_DSN" -c "TRUNCATE tenants, jobs, attempts, tasks, results, credit_ledger, provider_quota, provider_slots, provider_rate_log, provider_limits, provider_key_state CASCADE" 2>/dev/null >/dev/null
 
 # Jobs first, so the worker's run is pure consumption.
 for ((i = 0; i < N; i++)); do
@@ -74,7 +74,7 @@ awk -v n="$N" -v s0="$t0" -v s1="$t1" -v a="$start" -v b="$end" \
 # each or less.  The fake holds every call for 3 s; the worker may have
 # 10,000 jobs in flight.  RSS at the peak minus RSS when idle, per call.
 M=${BENCH_INFLIGHT:-10000}
-psql -X -qtA "$GENQ_POSTGRES_DSN" -c "TRUNCATE tenants, jobs, attempts, tasks, results, credit_ledger CASCADE" >/dev/null 2>&1
+psql -X -qtA "$GENQ_POSTGRES_DSN" -c "TRUNCATE tenants, jobs, attempts, tasks, results, credit_ledger, provider_quota, provider_slots, provider_rate_log, provider_limits, provider_key_state CASCADE" >/dev/null 2>&1
 curl -sf -X POST http://127.0.0.1:$PORT/_fake/reset >/dev/null
 curl -sf -X POST http://127.0.0.1:$PORT/_fake/groq/config -H 'Content-Type: application/json' \
         --data '{"latency_ms":3000}' >/dev/null

@@ -82,6 +82,35 @@ assert_eq "groq back after its reset, no restart" "groq=3" "$(served qb-)"
 stop_workers
 sql "UPDATE policy_clock SET offset_s = 0" >/dev/null
 
+# ---- background jobs wait for a free tier's reset (wait_for_free) -------
+cat >"$E2E_OUT/free.yaml" <<'YAML'
+routes:
+  chat:
+    thrifty: {providers: [groq, openai], wait_for_free: true}
+YAML
+GENQ_CONFIG="$GENQ_CONFIG:$E2E_OUT/free.yaml"
+"$BIN/genq" provider quota groq --reset >/dev/null
+start_worker f -X worker.kinds=chat -X providers.groq.free_quota.limit=1
+route_job() { # ID PRIORITY [DEADLINE_MS]
+        printf '{"job_id":"%s","tenant_id":"t","route":"thrifty","priority":%d,"deadline_ms":%s,"chat":{"messages":[{"role":"user","content":"thrifty"}]}}\n' \
+                "$1" "$2" "${3:-0}" | "$BIN/genq" submit -f - >/dev/null
+}
+route_job fw-use 0
+wait_for "fw-use" 20 sql_is "SELECT provider FROM jobs WHERE job_id = 'fw-use' AND state = 'succeeded'" groq
+route_job fw-bg -5                                   # waits for groq
+route_job fw-now 0                                   # normal: pays openai
+route_job fw-dl -5 $(( $(date +%s%3N) + 20000 ))     # reset after its deadline
+wait_for "fw-now" 20 sql_is "SELECT provider FROM jobs WHERE job_id = 'fw-now' AND state = 'succeeded'" openai
+wait_for "fw-dl" 20 sql_is "SELECT provider FROM jobs WHERE job_id = 'fw-dl' AND state = 'succeeded'" openai
+sleep 3
+assert_eq "fw-bg still waiting, never sent to openai" "running:0" \
+        "$(sql "SELECT state || ':' || (SELECT count(*) FROM attempts WHERE job_id = 'fw-bg' AND provider = 'openai') FROM jobs WHERE job_id = 'fw-bg'")"
+grep -q "job fw-bg: waiting .* for groq's free quota to reset" "$E2E_OUT/worker-f.log" || fail "no waiting line"
+sql "UPDATE policy_clock SET offset_s = extract(epoch FROM date_trunc('day', now() AT TIME ZONE 'UTC') + interval '1 day' - (now() AT TIME ZONE 'UTC')) + 5" >/dev/null
+wait_for "fw-bg served after the reset" 20 sql_is "SELECT provider FROM jobs WHERE job_id = 'fw-bg' AND state = 'succeeded'" groq
+stop_workers
+sql "UPDATE policy_clock SET offset_s = 0" >/dev/null
+
 # ---- a circuit breaker opens on an error burst and closes on recovery ---
 fake POST /_fake/groq/script '{"steps":[{"error":"server_error"}],"loop":true}' >/dev/null
 start_worker b -X providers.groq.max_retries=0 -X policy.breaker_min_samples=5 \

@@ -52,7 +52,7 @@ reset_db() {
         sql "TRUNCATE tenants, jobs, attempts, tasks, results, credit_ledger,
              provider_quota, task_callbacks, hook_deliveries, job_cancels,
              provider_key_state, provider_overrides, provider_slots,
-             provider_rate_log, provider_limits CASCADE" >/dev/null
+             provider_rate_log, provider_limits, response_cache CASCADE" >/dev/null
         sql "UPDATE policy_clock SET offset_s = 0" >/dev/null
 }
 
