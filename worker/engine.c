@@ -160,6 +160,13 @@ struct job {
         int64_t admit_tokens;   /**< tokens estimated at admission */
         double admit_units;     /**< free quota units taken */
         int64_t admit_waited_ms;/**< waited for this provider's limits */
+        double refill;          /**< free quota units asked beyond this
+                                     call's own (a chunk for the worker) */
+        int exact_admit;        /**< the chunk was refused: ask for just
+                                     this call's units */
+        int pooled;             /**< this call's quota came from the
+                                     worker's chunk */
+        int is_refill;          /**< this admission asks for the chunk */
         int probe;              /**< this call is the circuit's probe */
         const struct wroute *route; /**< NULL: pinned providers */
         int free_wait;          /**< waiting for the current provider's
@@ -794,6 +801,7 @@ static void next_provider(struct job *j)
         j->cur++;
         j->tries_here = 0;
         j->admit_waited_ms = 0;
+        j->exact_admit = 0;
         free(j->task_id);
         j->task_id = NULL;
 }
@@ -936,6 +944,26 @@ static int needs_admission(const struct wprovider *p)
                p->limit_tpm > 0 || p->quota_unit;
 }
 
+/* Only a free quota: its units can be taken a chunk at a time. */
+static int quota_only(const struct wprovider *p)
+{
+        return p->quota_unit && p->limit_concurrency == 0 &&
+               p->limit_rpm == 0 && p->limit_tpm == 0;
+}
+
+#define POOL_HOLD_MS 5000
+#define POOL_RECHECK_MS 5
+
+/* A chunk: 2% of the quota (at least this call's units), so N workers
+ * hold at most N * 2% of it at once, for at most POOL_HOLD_MS (measured:
+ * 0.5% chunks cost a fifth of the throughput on the default route). */
+static double pool_chunk(const struct wprovider *p, double units)
+{
+        double c = atof(p->quota_limit) / 50;
+
+        return c > units ? c : units;
+}
+
 static double estimate_units(const engine_t *e, const Genq__V1__Job *pb);
 
 /* Free quota units this call takes, in the quota's unit. */
@@ -968,6 +996,21 @@ static void start_admission(engine_t *e, struct job *j, int key)
         j->admit_pidx = j->chain[j->cur];
         j->admit_tokens = context_needed(j->pb);
         j->admit_units = quota_units(e, j, p, j->admit_tokens);
+        j->refill = 0;
+        if (quota_only(p) && !j->exact_admit &&
+            !pstate_pool_exact(e->pol, j->admit_pidx, e->now_us / 1000, 0)) {
+                /* Ask for a chunk covering the calls that wait for it. */
+                double want = pool_chunk(p, j->admit_units);
+                double demand = pstate_pool_demand(e->pol, j->admit_pidx, 0,
+                                                   1);
+
+                j->refill = (want > demand ? want : demand + want / 2) -
+                            j->admit_units;
+                if (j->refill < 0)
+                        j->refill = 0;
+                j->is_refill = 1;
+                pstate_pool_refilling(e->pol, j->admit_pidx, 1);
+        }
         op->opaque = j;
         op->provider = xstrdup(p->name);
         op->key_id = xstrdup(p->keys[key].id);
@@ -977,7 +1020,7 @@ static void start_admission(engine_t *e, struct job *j, int key)
         op->tpm = (int32_t)p->limit_tpm;
         op->tokens = j->admit_tokens;
         op->quota_unit = p->quota_unit;
-        op->quota_n = j->admit_units;
+        op->quota_n = j->admit_units + j->refill;
         op->lease_s = (int32_t)(lease > 86400 ? 86400 : lease);
         j->state = JOB_ADMITTING;
         pgsink_submit(e->ps, op);
@@ -1064,9 +1107,25 @@ static void start_attempt(engine_t *e, struct job *j)
                         start_fetch(e, j); /* comes back here when done */
                         return;
                 }
+                j->pooled = 0;
                 if (!j->admitted && needs_admission(p)) {
-                        start_admission(e, j, key); /* comes back here */
-                        return;
+                        double u = quota_units(e, j, p, context_needed(j->pb));
+
+                        if (quota_only(p) &&
+                            pstate_pool_take(e->pol, pidx, u, now_ms)) {
+                                j->pooled = 1;
+                                j->admit_tokens = context_needed(j->pb);
+                        } else if (quota_only(p) && !j->exact_admit &&
+                                   pstate_pool_refilling(e->pol, pidx, -1)) {
+                                /* A chunk is on its way: wait for it. */
+                                pstate_pool_demand(e->pol, pidx, u, 0);
+                                j->step = STEP_CALL;
+                                schedule_retry(e, j, POOL_RECHECK_MS);
+                                return;
+                        } else {
+                                start_admission(e, j, key); /* comes back */
+                                return;
+                        }
                 }
                 v = pstate_call_begin(e->pol, pidx, key, now_ms);
                 if (v == POLICY_DENY) {
@@ -1132,6 +1191,16 @@ static void on_denied(engine_t *e, struct job *j, const char *reason,
         char why[256];
         int last = j->cur + 1 == j->n_chain;
 
+        if (!strcmp(reason, "quota_exhausted") && j->refill > 0) {
+                /* Not a chunk left, maybe this call's units still are:
+                 * ask exactly, for a while, everyone. */
+                j->refill = 0;
+                j->exact_admit = 1;
+                pstate_pool_exact(e->pol, j->chain[j->cur], now_ms,
+                                  now_ms + 1000);
+                start_attempt(e, j);
+                return;
+        }
         if (!strcmp(reason, "quota_exhausted") && wait_for_free(e, j, wait_ms))
                 return;
         j->free_wait = 0;
@@ -1179,6 +1248,9 @@ static void on_admitted(engine_t *e, struct pgop *op)
         j->admitted = op->rc == 0 && op->hit;
         if (j->admitted)
                 j->free_wait = 0;
+        if (j->is_refill)
+                pstate_pool_refilling(e->pol, j->admit_pidx, 0);
+        j->is_refill = 0;
         if (j->cancel) {
                 finish_cancelled(e, j);
                 return;
@@ -1196,6 +1268,10 @@ static void on_admitted(engine_t *e, struct pgop *op)
                 on_denied(e, j, op->errstr, op->wait_ms);
                 return;
         }
+        if (j->refill > 0)
+                pstate_pool_add(e->pol, j->admit_pidx, j->admit_key, j->refill,
+                                e->now_us / 1000 + POOL_HOLD_MS);
+        j->refill = 0;
         start_attempt(e, j);
 }
 
@@ -1811,6 +1887,13 @@ static void on_call_done(engine_t *e, struct job *j,
         /* An async provider's concurrency is its running tasks: the slot
          * is kept until the task ends.  Anything else gives it back now,
          * with the tokens the call really used. */
+        if (j->pooled && !strcmp(p->quota_unit, "tokens") &&
+            res.input_tokens >= 0 && res.output_tokens >= 0)
+                pstate_pool_charge(e->pol, j->chain[j->cur],
+                                   (double)(res.input_tokens +
+                                            res.output_tokens -
+                                            j->admit_tokens));
+        j->pooled = 0;
         if (!(o == OUTCOME_SUCCESS && (p->ops->flags & PROVIDER_F_ASYNC) &&
               p->limit_concurrency > 0))
                 release_admission(e, j,
@@ -2770,6 +2853,29 @@ static void fire_retries(engine_t *e)
         }
 }
 
+/* Unused free quota taken ahead goes back to Postgres after a few
+ * seconds (and when draining), so other workers can use it. */
+static void give_back_pools(engine_t *e, int all)
+{
+        for (size_t i = 0; i < e->w->n_providers; i++) {
+                struct wprovider *p = &e->w->providers[i];
+                int key = 0;
+                double left = pstate_pool_expire(e->pol, i, e->now_us / 1000,
+                                                 all, &key);
+                struct pgop *op;
+
+                if (left == 0 || !p->quota_unit || (size_t)key >= p->n_keys)
+                        continue;
+                op = pgop_new(PGOP_UNADMIT);
+                op->provider = xstrdup(p->name);
+                op->key_id = xstrdup(p->keys[key].id);
+                op->tokens = -1;
+                op->quota_unit = p->quota_unit;
+                op->quota_n = -left;
+                pgsink_submit(e->ps, op);
+        }
+}
+
 static void periodic(engine_t *e)
 {
         struct wconf *w = e->w;
@@ -2783,6 +2889,7 @@ static void periodic(engine_t *e)
                 e->next_budgets_us = e->now_us + 5000000;
         }
         hooks_tick(e->hooks, e->now_us);
+        give_back_pools(e, e->draining);
         if (e->now_us >= e->next_policy_us) {
                 struct pgop *op = pgop_new(PGOP_POLICY);
 

@@ -690,16 +690,20 @@ static int send_admit(pgsink_t *ps, const struct pgop *op)
         p_str(&a, op->key_id);
         p_str(&a, op->holder);
         if (op->type == PGOP_UNADMIT) {
+                int n = 0;
+
+                /* No holder: only a quota correction (a chunk given back). */
                 p_count(&a, op->tokens);
-                if (send(ps, S_UNADMIT, &a) < 0)
+                if (op->holder && send(ps, S_UNADMIT, &a) < 0)
                         return -1;
+                n += op->holder != NULL;
                 if (!op->quota_unit || op->quota_n == 0)
-                        return 1;
+                        return n;
                 p_str(&q, op->provider);
                 p_str(&q, op->key_id);
                 p_str(&q, op->quota_unit);
                 p_num(&q, op->quota_n);
-                return send(ps, S_QUOTA_ADJ, &q) < 0 ? -1 : 2;
+                return send(ps, S_QUOTA_ADJ, &q) < 0 ? -1 : n + 1;
         }
         p_int(&a, op->cap);
         p_int(&a, op->rpm);

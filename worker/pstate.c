@@ -34,6 +34,12 @@ struct prov {
         int ov_enabled;        /**< -1 as configured, 0 off, 1 on */
         int32_t ov_priority;   /**< INT32_MIN = none */
         char ov_reason[160];
+        double pool;           /**< free quota units taken ahead */
+        int64_t pool_until;    /**< ms: give back what is left then */
+        int pool_key;
+        int refilling;         /**< a chunk is being asked for */
+        double demand;         /**< units wanted meanwhile */
+        int64_t exact_until;   /**< ms: chunks refused, ask exactly */
 };
 
 struct pstate_s {
@@ -341,4 +347,73 @@ size_t pstate_open_circuits(const pstate_t *ps, int64_t now_ms)
         for (size_t i = 0; i < ps->n; i++)
                 n += policy_breaker_peek(&ps->p[i].brk, now_ms) == POLICY_DENY;
         return n;
+}
+
+int pstate_pool_take(pstate_t *ps, size_t i, double units, int64_t now_ms)
+{
+        struct prov *p = &ps->p[i];
+
+        if (p->pool_until <= now_ms || p->pool < units)
+                return 0;
+        p->pool -= units;
+        return 1;
+}
+
+void pstate_pool_add(pstate_t *ps, size_t i, int key, double units,
+                     int64_t until_ms)
+{
+        struct prov *p = &ps->p[i];
+
+        p->pool += units;
+        p->pool_key = key;
+        if (p->pool_until < until_ms)
+                p->pool_until = until_ms;
+}
+
+void pstate_pool_charge(pstate_t *ps, size_t i, double delta)
+{
+        ps->p[i].pool -= delta;
+}
+
+double pstate_pool_expire(pstate_t *ps, size_t i, int64_t now_ms, int all,
+                          int *key)
+{
+        struct prov *p = &ps->p[i];
+        double left = p->pool;
+
+        if (p->pool_until == 0 || (!all && p->pool_until > now_ms))
+                return 0;
+        /* An overdraft (tokens beyond the estimate) is given back as a
+         * negative amount: Postgres is charged for it. */
+        p->pool = 0;
+        p->pool_until = 0;
+        *key = p->pool_key;
+        return left;
+}
+
+int pstate_pool_refilling(pstate_t *ps, size_t i, int on)
+{
+        if (on >= 0)
+                ps->p[i].refilling = on;
+        return ps->p[i].refilling;
+}
+
+double pstate_pool_demand(pstate_t *ps, size_t i, double units, int take)
+{
+        struct prov *p = &ps->p[i];
+        double d;
+
+        p->demand += units;
+        d = p->demand;
+        if (take)
+                p->demand = 0;
+        return d;
+}
+
+int pstate_pool_exact(pstate_t *ps, size_t i, int64_t now_ms,
+                      int64_t until_ms)
+{
+        if (until_ms > 0)
+                ps->p[i].exact_until = until_ms;
+        return ps->p[i].exact_until > now_ms;
 }

@@ -85,6 +85,42 @@ void pstate_park_key(pstate_t *ps, size_t p, int key, int64_t until_ms);
 void pstate_park(pstate_t *ps, size_t p, int64_t now_ms, int64_t until_ms,
                  const char *why);
 
+/**
+ * @name Free quota taken ahead (providers whose only shared limit is a
+ *       free quota).  Asking Postgres for every call would put a round
+ *       trip and a row lock on the hottest path (the default chat route
+ *       starts with such providers), so a worker takes a small chunk of
+ *       the quota at once (atomically, like any admission) and spends it
+ *       locally for a few seconds; what is left is given back.  A unit
+ *       is never spent twice; a worker holds at most a chunk (2% of the
+ *       quota) plus what the calls waiting for it asked for.
+ * @{
+ */
+/** @brief Take \p units from \p p's chunk.  @returns 1, or 0 if the
+ *         chunk is short (or expired): ask Postgres. */
+int pstate_pool_take(pstate_t *ps, size_t p, double units, int64_t now_ms);
+/** @brief Add \p units granted with \p key, usable until \p until_ms. */
+void pstate_pool_add(pstate_t *ps, size_t p, int key, double units,
+                     int64_t until_ms);
+/** @brief Is a chunk being asked for (1), and set that (\p on >= 0). */
+int pstate_pool_refilling(pstate_t *ps, size_t p, int on);
+/** @brief Calls waiting for the chunk in flight add their units here;
+ *         the next chunk asked for covers them.  \p take: read and zero. */
+double pstate_pool_demand(pstate_t *ps, size_t p, double units, int take);
+/** @brief Postgres refused a chunk: until \p until_ms calls ask for just
+ *         their own units (set with until_ms > 0; query with 0). */
+int pstate_pool_exact(pstate_t *ps, size_t p, int64_t now_ms,
+                      int64_t until_ms);
+/** @brief Charge (or credit, if negative) \p delta units: a call used
+ *         more (or fewer) tokens than estimated. */
+void pstate_pool_charge(pstate_t *ps, size_t p, double delta);
+/** @brief If \p p's chunk expired at \p now_ms (or \p all), empty it.
+ *  @returns the units to give back to Postgres (> 0), or 0; \p key is
+ *  the key it was granted with. */
+double pstate_pool_expire(pstate_t *ps, size_t p, int64_t now_ms, int all,
+                          int *key);
+/** @} */
+
 /** @brief Recent average latency of \p p in ms, or -1 if unknown. */
 double pstate_latency_ms(const pstate_t *ps, size_t p);
 
