@@ -167,6 +167,7 @@ struct job {
         int pooled;             /**< this call's quota came from the
                                      worker's chunk */
         int is_refill;          /**< this admission asks for the chunk */
+        int pool_waiting;       /**< its units are in the chunk's demand */
         int probe;              /**< this call is the circuit's probe */
         const struct wroute *route; /**< NULL: pinned providers */
         int free_wait;          /**< waiting for the current provider's
@@ -802,6 +803,7 @@ static void next_provider(struct job *j)
         j->tries_here = 0;
         j->admit_waited_ms = 0;
         j->exact_admit = 0;
+        j->pool_waiting = 0;
         free(j->task_id);
         j->task_id = NULL;
 }
@@ -944,11 +946,24 @@ static int needs_admission(const struct wprovider *p)
                p->limit_tpm > 0 || p->quota_unit;
 }
 
-/* Only a free quota: its units can be taken a chunk at a time. */
+/* The rows a call's limits are counted under: the whole provider (key
+ * "", the default: its keys share one cap, window and quota), or each
+ * key of its pool on its own (limits_scope: key). */
+static const char *limits_key(const struct wprovider *p, int key)
+{
+        return strcmp(p->limits_scope, "key") ? "" : p->keys[key].id;
+}
+
+#define POOL_MIN_LIMIT 1000
+
+/* Only a free quota, and a large one: its units can be taken a chunk at
+ * a time.  A small quota is counted call by call, since chunks held by
+ * other workers would send calls elsewhere while units are left. */
 static int quota_only(const struct wprovider *p)
 {
         return p->quota_unit && p->limit_concurrency == 0 &&
-               p->limit_rpm == 0 && p->limit_tpm == 0;
+               p->limit_rpm == 0 && p->limit_tpm == 0 &&
+               atof(p->quota_limit) >= POOL_MIN_LIMIT;
 }
 
 #define POOL_HOLD_MS 5000
@@ -1013,7 +1028,7 @@ static void start_admission(engine_t *e, struct job *j, int key)
         }
         op->opaque = j;
         op->provider = xstrdup(p->name);
-        op->key_id = xstrdup(p->keys[key].id);
+        op->key_id = xstrdup(limits_key(p, key));
         op->holder = xstrdup(j->holder);
         op->cap = (int32_t)p->limit_concurrency;
         op->rpm = (int32_t)p->limit_rpm;
@@ -1040,7 +1055,7 @@ static void release_admission(engine_t *e, struct job *j,
         p = &e->w->providers[j->admit_pidx];
         op = pgop_new(PGOP_UNADMIT);
         op->provider = xstrdup(p->name);
-        op->key_id = xstrdup(p->keys[j->admit_key].id);
+        op->key_id = xstrdup(limits_key(p, j->admit_key));
         op->holder = xstrdup(j->holder);
         op->tokens = actual_tokens;
         if (p->quota_unit && !strcmp(p->quota_unit, "tokens") &&
@@ -1108,6 +1123,9 @@ static void start_attempt(engine_t *e, struct job *j)
                         return;
                 }
                 j->pooled = 0;
+                if (!j->admitted && needs_admission(p) && j->pool_waiting &&
+                    !pstate_pool_refilling(e->pol, pidx, -1))
+                        j->pool_waiting = 0; /* the chunk came (or not) */
                 if (!j->admitted && needs_admission(p)) {
                         double u = quota_units(e, j, p, context_needed(j->pb));
 
@@ -1117,8 +1135,11 @@ static void start_attempt(engine_t *e, struct job *j)
                                 j->admit_tokens = context_needed(j->pb);
                         } else if (quota_only(p) && !j->exact_admit &&
                                    pstate_pool_refilling(e->pol, pidx, -1)) {
-                                /* A chunk is on its way: wait for it. */
-                                pstate_pool_demand(e->pol, pidx, u, 0);
+                                /* A chunk is on its way: wait for it (its
+                                 * size counts this call once). */
+                                if (!j->pool_waiting)
+                                        pstate_pool_demand(e->pol, pidx, u, 0);
+                                j->pool_waiting = 1;
                                 j->step = STEP_CALL;
                                 schedule_retry(e, j, POOL_RECHECK_MS);
                                 return;
@@ -1198,6 +1219,7 @@ static void on_denied(engine_t *e, struct job *j, const char *reason,
                 j->exact_admit = 1;
                 pstate_pool_exact(e->pol, j->chain[j->cur], now_ms,
                                   now_ms + 1000);
+                pstate_pool_demand(e->pol, j->chain[j->cur], 0, 1);
                 start_attempt(e, j);
                 return;
         }
@@ -2868,7 +2890,7 @@ static void give_back_pools(engine_t *e, int all)
                         continue;
                 op = pgop_new(PGOP_UNADMIT);
                 op->provider = xstrdup(p->name);
-                op->key_id = xstrdup(p->keys[key].id);
+                op->key_id = xstrdup(limits_key(p, key));
                 op->tokens = -1;
                 op->quota_unit = p->quota_unit;
                 op->quota_n = -left;

@@ -207,6 +207,9 @@ static const struct conf_def provider_defs[] = {
          "day or month"},
         {"free_quota.time_zone", CONF_STR, P(quota_tz), 1, 0, "UTC", 0,
          "zone whose midnight resets the quota"},
+        {"limits_scope", CONF_STR, P(limits_scope), 1, 0, "provider", 1,
+         "limits and free quota count for the whole provider (all its "
+         "keys together) or for each key on its own: provider or key"},
         {"key_choice", CONF_STR, P(key_choice), 1, 0, "round_robin", 1,
          "how a key of the pool is chosen: round_robin or least_used "
          "(fewest calls in flight, then fewest calls)"},
@@ -480,6 +483,10 @@ static int check_quota(conf_t *c, struct wprovider *p, char *e, size_t es)
         if (policy_key_choice_parse(p->key_choice) < 0)
                 return where_err(c, key, e, es,
                                  "must be round_robin or least_used");
+        snprintf(key, sizeof(key), "providers.%s.limits_scope", p->name);
+        if (strcmp(p->limits_scope, "provider") &&
+            strcmp(p->limits_scope, "key"))
+                return where_err(c, key, e, es, "must be provider or key");
         if (!p->quota_unit && !p->quota_limit && !p->quota_period)
                 return 0;
         snprintf(key, sizeof(key), "providers.%s.free_quota", p->name);

@@ -70,6 +70,7 @@ struct wprovider {
         char *quota_period;    /**< day | month */
         char *quota_tz;        /**< IANA zone of the reset, e.g. UTC */
         char *key_choice;      /**< round_robin | least_used */
+        char *limits_scope;    /**< provider | key */
 
         struct wkey *keys;     /**< resolved pool */
         size_t n_keys;

@@ -45,6 +45,22 @@ w=$(sql "SELECT count(DISTINCT worker) FROM attempts WHERE job_id LIKE 'cc-%'")
 log "ok: 24 calls from $w workers, never 2 at once"
 stop_workers
 
+# A two-key pool: the cap is the provider's (both keys share it) unless
+# limits_scope is key (then each key has its own).
+export FAKE_KEY_ZHIPU_2="$FAKE_KEY_ZHIPU"
+for scope in provider key; do
+        fake POST /_fake/zhipu/reset >/dev/null
+        fake POST /_fake/zhipu/config '{"latency_ms": 150}' >/dev/null
+        three "k$scope" -X providers.zhipu.api_key_env=FAKE_KEY_ZHIPU,FAKE_KEY_ZHIPU_2 \
+                -X "providers.zhipu.limits_scope=$scope"
+        jobs "k$scope" 16 '["zhipu"]'
+        wait_for "16 zhipu jobs ($scope)" 60 sql_is "SELECT count(*) FROM jobs WHERE job_id LIKE 'k$scope-%' AND state = 'succeeded'" 16
+        want=1; [ "$scope" = key ] && want=2
+        assert_eq "zhipu peak with two keys, limits_scope=$scope" "$want" \
+                "$(fake GET /_fake/zhipu/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["peak_inflight"])')"
+        stop_workers
+done
+
 # ---- rpm across three workers --------------------------------------------
 three r -X providers.groq.limits.rpm=10
 n0=$(reqs groq)
@@ -81,6 +97,20 @@ wait_for "3 after the reset" 30 sql_is "SELECT count(*) FROM jobs WHERE job_id L
 assert_eq "groq back after its reset, no restart" "groq=3" "$(served qb-)"
 stop_workers
 sql "UPDATE policy_clock SET offset_s = 0" >/dev/null
+
+# ---- a large quota is taken in chunks: never overspent, fully counted ---
+"$BIN/genq" provider quota groq --reset >/dev/null
+three h -X providers.groq.free_quota.limit=1000
+jobs hq 1300 '["groq","openai"]'
+wait_for "1300 chunked-quota jobs" 90 sql_is "SELECT count(*) FROM jobs WHERE job_id LIKE 'hq-%' AND state = 'succeeded'" 1300
+n=$(sql "SELECT count(*) FROM jobs WHERE job_id LIKE 'hq-%' AND provider = 'groq'")
+[ "$n" -le 1000 ] || fail "groq served $n jobs on a free quota of 1000"
+[ "$n" -ge 900 ] || fail "groq served only $n of its 1000 free requests"
+sleep 7 # unused chunks go back after 5 s
+assert_eq "quota used = groq calls, once the chunks are back" "$n.000000" \
+        "$(sql "SELECT used FROM provider_quota WHERE provider = 'groq'")"
+log "ok: $n of 1000 free requests used by three workers taking chunks"
+stop_workers
 
 # ---- background jobs wait for a free tier's reset (wait_for_free) -------
 cat >"$E2E_OUT/free.yaml" <<'YAML'
