@@ -837,10 +837,30 @@ static int send_op(pgsink_t *ps, struct pgop *op)
 
 /* ---- results ------------------------------------------------------------ */
 
+/* Results of an op run again (its batch failed, so ops are retried one
+ * by one) replace those of the first run. */
+static void drop_results(struct pgop *op)
+{
+        for (size_t i = 0; i < op->n_ids; i++)
+                free(op->ids[i]);
+        free(op->ids);
+        op->ids = NULL;
+        op->n_ids = 0;
+        for (size_t i = 0; i < op->n_rows; i++) {
+                free(op->rows[i].job_id);
+                free(op->rows[i].payload);
+                free(op->rows[i].task);
+        }
+        free(op->rows);
+        op->rows = NULL;
+        op->n_rows = 0;
+}
+
 static void take_sweep_rows(struct pgop *op, PGresult *r)
 {
         int n = PQntuples(r);
 
+        drop_results(op);
         op->rows = xcalloc((size_t)n, sizeof(*op->rows));
         for (int i = 0; i < n; i++) {
                 size_t len = 0;
@@ -865,6 +885,11 @@ static void take_cached(struct pgop *op, PGresult *r)
         op->hit = PQntuples(r) > 0;
         if (!op->hit)
                 return;
+        free(op->provider);
+        free(op->model);
+        free(op->text);
+        free(op->finish_reason);
+        free(op->usage_json);
         op->provider = xstrdup(PQgetvalue(r, 0, 0));
         op->model = *PQgetvalue(r, 0, 1) ? xstrdup(PQgetvalue(r, 0, 1)) : NULL;
         op->text = PQgetisnull(r, 0, 2) ? NULL : xstrdup(PQgetvalue(r, 0, 2));
@@ -879,6 +904,7 @@ static void take_cached(struct pgop *op, PGresult *r)
 
 static void take_ids(struct pgop *op, PGresult *r)
 {
+        drop_results(op);
         op->n_ids = (size_t)PQntuples(r);
         op->ids = xcalloc(op->n_ids ? op->n_ids : 1, sizeof(char *));
         for (size_t i = 0; i < op->n_ids; i++)
