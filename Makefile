@@ -47,7 +47,9 @@ PRODUCER_SRCS := producer/libgenq.c producer/submit.c producer/admin.c \
 GENQ_MAIN     := producer/genq.c
 WORKER_SRCS   := worker/wconf.c worker/offtrack.c worker/httploop.c \
                  worker/provider.c worker/provider_openai.c worker/pgsink.c \
-                 worker/kio.c worker/engine.c worker/backoff.c \
+                 worker/kio.c worker/engine.c worker/eng_policy.c \
+                 worker/eng_tasks.c worker/eng_media.c worker/eng_finish.c \
+                 worker/backoff.c \
                  worker/provider_anthropic.c worker/provider_gemini.c \
                  worker/provider_cohere.c worker/provider_openai_images.c \
                  worker/provider_stability.c worker/provider_replicate.c \

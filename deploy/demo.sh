@@ -12,7 +12,12 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN="$ROOT/${1:-build}"
 cd "$ROOT"
+# The local stack, unless the caller points at other services.
+dsn=${GENQ_POSTGRES_DSN:-} brokers=${GENQ_KAFKA_BROKERS:-}
 . .stack/env
+GENQ_POSTGRES_DSN=${dsn:-$GENQ_POSTGRES_DSN}
+GENQ_KAFKA_BROKERS=${brokers:-$GENQ_KAFKA_BROKERS}
+export GENQ_POSTGRES_DSN GENQ_KAFKA_BROKERS
 OUT="$ROOT/.stack/demo"
 mkdir -p "$OUT"
 CONFIG=${GENQ_DEMO_CONFIG:-$ROOT/config/genq.yaml:$ROOT/config/fake.yaml}

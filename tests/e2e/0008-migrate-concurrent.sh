@@ -8,7 +8,7 @@ db="genq_mig_$RUN_ID"
 admin_dsn="$GENQ_POSTGRES_DSN"
 sql "DROP DATABASE IF EXISTS $db" >/dev/null
 sql "CREATE DATABASE $db" >/dev/null
-export GENQ_POSTGRES_DSN="${admin_dsn/dbname=genq/dbname=$db}"
+export GENQ_POSTGRES_DSN=$(printf '%s' "$admin_dsn" | sed -E "s/dbname=[^ ]+/dbname=$db/")
 pids=()
 for i in 1 2 3 4; do
         "$BIN/genq" migrate >"$E2E_OUT/migrate-$i.log" 2>&1 &
