@@ -121,6 +121,8 @@ struct job {
         size_t admit_pidx;      /**< provider the grant is for */
         unsigned n_admits;      /**< makes each holder unique */
         char holder[200];       /**< "worker/job/n" */
+        int64_t need_tokens;    /**< chat: prompt (bytes/4) + max_tokens,
+                                     computed once per job (build_chain) */
         int64_t admit_tokens;   /**< tokens estimated at admission */
         double admit_units;     /**< free quota units taken */
         int64_t admit_waited_ms;/**< waited for this provider's limits */
@@ -174,6 +176,7 @@ struct engine_s {
         pstate_t *pol;          /**< breakers, latency, keys, overrides */
         uint64_t rng;           /**< route orders (policy_rand) */
         int64_t next_policy_us;
+        int64_t next_pools_us;  /**< unused quota chunks looked at */
         struct backoff_cfg bo;
 
         struct job **tab;       /**< job table, by id */

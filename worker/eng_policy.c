@@ -45,7 +45,6 @@ static int add_to_chain(engine_t *e, struct job *j, const char *name,
                         int64_t min_context)
 {
         struct wprovider *p = wconf_provider(e->w, name);
-        int64_t need = context_needed(j->pb);
 
         if (!p || j->n_chain == MAX_CHAIN)
                 return -1;
@@ -55,7 +54,7 @@ static int add_to_chain(engine_t *e, struct job *j, const char *name,
          * qualify), and the prompt itself must fit where it is known. */
         if (min_context > 0 && p->context_window < min_context)
                 return 0;
-        if (p->context_window > 0 && need > p->context_window)
+        if (p->context_window > 0 && j->need_tokens > p->context_window)
                 return 0;
         j->chain[j->n_chain++] = (size_t)(p - e->w->providers);
         return 1;
@@ -111,6 +110,7 @@ int eng_build_chain(engine_t *e, struct job *j)
         const char *kind = codec_kind_name(j->pb->kind);
         const struct wroute *r;
 
+        j->need_tokens = context_needed(j->pb);
         if (j->pb->n_providers > 0) {
                 for (size_t i = 0; i < j->pb->n_providers; i++)
                         if (add_to_chain(e, j, j->pb->providers[i], 0) < 0) {
@@ -135,14 +135,13 @@ int eng_build_chain(engine_t *e, struct job *j)
                                 j->weights[j->n_chain - 1] =
                                         r->weights ? r->weights[i] : 1;
                 j->route = r;
-                order_chain(e, j, policy_strategy_parse(r->strategy) < 0
-                                          ? POLICY_PRIORITY
-                                          : policy_strategy_parse(r->strategy));
+                /* wconf validated the name: parse cannot fail here */
+                order_chain(e, j, policy_strategy_parse(r->strategy));
         }
         if (j->n_chain == 0) {
                 eng_fail_job(e, j, "fatal_job",
                              "no enabled provider serves this %s job%s", kind,
-                             context_needed(j->pb) > 0
+                             j->need_tokens > 0
                                      ? " with a context window that fits it"
                                      : "");
                 return -1;
@@ -369,7 +368,7 @@ static void start_admission(engine_t *e, struct job *j, int key)
                  j->id, ++j->n_admits);
         j->admit_key = key;
         j->admit_pidx = j->chain[j->cur];
-        j->admit_tokens = context_needed(j->pb);
+        j->admit_tokens = j->need_tokens;
         j->admit_units = quota_units(e, j, p, j->admit_tokens);
         j->refill = 0;
         if (quota_only(p) && !j->exact_admit &&
@@ -487,12 +486,12 @@ void eng_start_attempt(engine_t *e, struct job *j)
                     !pstate_pool_refilling(e->pol, pidx, -1))
                         j->pool_waiting = 0; /* the chunk came (or not) */
                 if (!j->admitted && needs_admission(p)) {
-                        double u = quota_units(e, j, p, context_needed(j->pb));
+                        double u = quota_units(e, j, p, j->need_tokens);
 
                         if (quota_only(p) &&
                             pstate_pool_take(e->pol, pidx, u, now_ms)) {
                                 j->pooled = 1;
-                                j->admit_tokens = context_needed(j->pb);
+                                j->admit_tokens = j->need_tokens;
                         } else if (quota_only(p) && !j->exact_admit &&
                                    pstate_pool_refilling(e->pol, pidx, -1)) {
                                 /* A chunk is on its way: wait for it (its

@@ -994,7 +994,11 @@ static void periodic(engine_t *e)
                 e->next_budgets_us = e->now_us + 5000000;
         }
         hooks_tick(e->hooks, e->now_us);
-        eng_give_back_pools(e, e->draining);
+        if (e->draining || e->now_us >= e->next_pools_us) {
+                /* not per loop turn: chunks are held for seconds */
+                eng_give_back_pools(e, e->draining);
+                e->next_pools_us = e->now_us + 250000;
+        }
         if (e->now_us >= e->next_policy_us) {
                 struct pgop *op = pgop_new(PGOP_POLICY);
 
